@@ -1,0 +1,235 @@
+// Package config reads productd's settings from the environment.
+//
+// Every setting has a default that works against the local services that
+// scripts/services brings up, so a plain `productd` starts on a developer's
+// machine. A .env file in the working directory is read first when present;
+// variables already set in the environment win over it.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Config is every setting of productd, with its environment variable and
+// default in the field's comment.
+type Config struct {
+	// DatabaseURL is DATABASE_URL. When it is unset, the seed service's
+	// POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD and
+	// POSTGRES_DB build it; each defaults to the local service.
+	DatabaseURL string
+
+	// AMQPURL is AMQP_URL, default amqp://guest:guest@127.0.0.1:5672/.
+	AMQPURL string
+
+	// RedisURL is REDIS_URL, default redis://127.0.0.1:6379/0.
+	RedisURL string
+
+	// S3Endpoint (S3_ENDPOINT, default 127.0.0.1:9000) is host:port of the
+	// S3 API; S3UseSSL (S3_USE_SSL, default false) selects https.
+	S3Endpoint  string
+	S3UseSSL    bool
+	S3AccessKey string // S3_ACCESS_KEY, default minioadmin
+	S3SecretKey string // S3_SECRET_KEY, default minioadmin
+	S3Bucket    string // S3_BUCKET, default productd
+
+	// S3PublicURL (S3_PUBLIC_URL, default http://127.0.0.1:9000/productd) is
+	// the prefix of every image URL handed to clients.
+	S3PublicURL string
+
+	// HTTPAddr is HTTP_ADDR, default :8080.
+	HTTPAddr string
+
+	// OpsToken (OPS_TOKEN, default empty) protects the ops dashboard and the
+	// River UI. Empty means they answer loopback clients only.
+	OpsToken string
+
+	// ImageFetchAllow (IMAGE_FETCH_ALLOW, comma-separated, default empty)
+	// lists host names and CIDRs the image worker may fetch from although
+	// the SSRF guard would refuse them.
+	ImageFetchAllow []string
+
+	// LogLevel is LOG_LEVEL: debug, info (default), warn or error.
+	LogLevel string
+
+	// LogFormat is LOG_FORMAT: json (default) or text.
+	LogFormat string
+
+	// ShutdownTimeout (SHUTDOWN_TIMEOUT, default 30s) bounds how long a
+	// SIGTERM waits for in-flight work.
+	ShutdownTimeout time.Duration
+}
+
+// Load reads the configuration from the environment, after loading a .env
+// file from the working directory when there is one.
+func Load() (*Config, error) {
+	if err := godotenv.Load(); err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("read .env: %w", err)
+	}
+	return FromLookup(os.LookupEnv)
+}
+
+// FromLookup builds the configuration from lookup, which behaves like
+// os.LookupEnv. The first bad value stops it with an error that names the
+// variable.
+func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
+	r := reader{lookup: lookup}
+	c := &Config{
+		DatabaseURL:     r.url("DATABASE_URL", seedDatabaseURL(lookup), "postgres", "postgresql"),
+		AMQPURL:         r.url("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "amqp", "amqps"),
+		RedisURL:        r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix"),
+		S3Endpoint:      r.hostPort("S3_ENDPOINT", "127.0.0.1:9000"),
+		S3UseSSL:        r.bool("S3_USE_SSL", false),
+		S3AccessKey:     r.str("S3_ACCESS_KEY", "minioadmin"),
+		S3SecretKey:     r.str("S3_SECRET_KEY", "minioadmin"),
+		S3Bucket:        r.str("S3_BUCKET", "productd"),
+		S3PublicURL:     strings.TrimRight(r.url("S3_PUBLIC_URL", "http://127.0.0.1:9000/productd", "http", "https"), "/"),
+		HTTPAddr:        r.hostPort("HTTP_ADDR", ":8080"),
+		OpsToken:        r.str("OPS_TOKEN", ""),
+		ImageFetchAllow: r.allowList("IMAGE_FETCH_ALLOW"),
+		LogLevel:        r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		LogFormat:       r.oneOf("LOG_FORMAT", "json", "json", "text"),
+		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return c, nil
+}
+
+// seedDatabaseURL builds a URL from the seed service's POSTGRES_* variables,
+// each defaulting to the local service.
+func seedDatabaseURL(lookup func(string) (string, bool)) string {
+	get := func(name, def string) string {
+		if v, ok := lookup(name); ok && v != "" {
+			return v
+		}
+		return def
+	}
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(get("POSTGRES_USER", "postgres"), get("POSTGRES_PASSWORD", "postgres")),
+		Host:     net.JoinHostPort(get("POSTGRES_HOST", "127.0.0.1"), get("POSTGRES_PORT", "5432")),
+		Path:     "/" + get("POSTGRES_DB", "productd"),
+		RawQuery: "sslmode=" + get("POSTGRES_SSLMODE", "disable"),
+	}
+	return u.String()
+}
+
+// reader reads variables and keeps the first error, so that Load reads as a
+// plain list of settings.
+type reader struct {
+	lookup func(string) (string, bool)
+	err    error
+}
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.lookup(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) fail(name, value, why string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("config: %s=%q: %s", name, value, why)
+	}
+}
+
+func (r *reader) url(name, def string, schemes ...string) string {
+	v := r.str(name, def)
+	u, err := url.Parse(v)
+	if err != nil {
+		r.fail(name, redact(v), "not a URL")
+		return v
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return v
+		}
+	}
+	r.fail(name, redact(v), "scheme must be one of "+strings.Join(schemes, ", "))
+	return v
+}
+
+func (r *reader) hostPort(name, def string) string {
+	v := r.str(name, def)
+	if _, port, err := net.SplitHostPort(v); err != nil {
+		r.fail(name, v, "want host:port")
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		r.fail(name, v, "port must be a number from 0 to 65535")
+	}
+	return v
+}
+
+func (r *reader) bool(name string, def bool) bool {
+	v, ok := r.lookup(name)
+	if !ok || v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, v, "want true or false")
+	}
+	return b
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v, ok := r.lookup(name)
+	if !ok || v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.fail(name, v, "want a positive duration such as 30s")
+	}
+	return d
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(r.str(name, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, v, "want one of "+strings.Join(allowed, ", "))
+	return v
+}
+
+// allowList reads comma-separated host names and CIDRs; a bare IP is taken
+// as a one-address CIDR.
+func (r *reader) allowList(name string) []string {
+	var out []string
+	for _, item := range strings.Split(r.str(name, ""), ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case item == "":
+			continue
+		case strings.Contains(item, "/"):
+			if _, _, err := net.ParseCIDR(item); err != nil {
+				r.fail(name, item, "not a valid CIDR")
+			}
+		case net.ParseIP(item) == nil && strings.ContainsAny(item, ":/ "):
+			r.fail(name, item, "want a host name, an IP address or a CIDR")
+		}
+		out = append(out, item)
+	}
+	return out
+}
+
+// redact hides a URL's password so that an error about it can be logged.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

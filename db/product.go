@@ -1,0 +1,303 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/productd/productd"
+	"github.com/productd/productd/outbox"
+)
+
+// ProductService implements productd.ProductService on Postgres.
+type ProductService struct {
+	pool *pgxpool.Pool
+}
+
+var _ productd.ProductService = (*ProductService)(nil)
+
+// NewProductService returns a ProductService on pool.
+func NewProductService(pool *pgxpool.Pool) *ProductService {
+	return &ProductService{pool: pool}
+}
+
+// productColumns is the column list every product query returns, in the
+// order scanProduct reads it.
+const productColumns = `id, user_id, product_name, product_description, product_price,
+	product_images, compressed_product_images, image_status, image_error,
+	version, images_version, created_at, updated_at`
+
+func scanProduct(row pgx.Row) (*productd.Product, error) {
+	var p productd.Product
+	var status string
+	err := row.Scan(&p.ID, &p.UserID, &p.Name, &p.Description, &p.Price,
+		&p.Images, &p.CompressedImages, &status, &p.ImageError,
+		&p.Version, &p.ImagesVersion, &p.CreatedAt, &p.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	p.ImageStatus = productd.ImageStatus(status)
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return &p, nil
+}
+
+func notFound(id int64) error {
+	return productd.Errorf(productd.ENOTFOUND, "product %d not found", id)
+}
+
+// FindProductByID returns the product with id or an ENOTFOUND error.
+func (s *ProductService) FindProductByID(ctx context.Context, id int64) (*productd.Product, error) {
+	p, err := scanProduct(s.pool.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound(id)
+	} else if err != nil {
+		return nil, unavailable(fmt.Sprintf("find product %d", id), err)
+	}
+	return p, nil
+}
+
+// FindProducts returns one page of products matching filter, in id order.
+// Only the filters that are set become conditions, so that each query can use
+// the index that leads with its filter.
+func (s *ProductService) FindProducts(ctx context.Context, filter productd.ProductFilter) ([]*productd.Product, error) {
+	if err := filter.Validate(); err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	add("id > ?", filter.AfterID)
+	if filter.UserID != nil {
+		add("user_id = ?", *filter.UserID)
+	}
+	if filter.MinPrice != nil {
+		add("product_price >= ?", *filter.MinPrice)
+	}
+	if filter.MaxPrice != nil {
+		add("product_price <= ?", *filter.MaxPrice)
+	}
+	if filter.Name != "" {
+		add("product_name ILIKE ?", "%"+escapeLike(filter.Name)+"%")
+	}
+	args = append(args, filter.Limit)
+	query := `SELECT ` + productColumns + ` FROM products WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY id LIMIT $` + strconv.Itoa(len(args))
+
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, unavailable("list products", err)
+	}
+	products, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*productd.Product, error) { return scanProduct(row) })
+	if err != nil {
+		return nil, unavailable("list products", err)
+	}
+	return products, nil
+}
+
+// escapeLike makes every character of s match itself in a LIKE pattern.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// CreateProduct stores p and its ProductCreated event in one transaction and
+// fills in p's generated fields. With a key, the key is claimed in the same
+// transaction: a concurrent request with the same key waits for this one and
+// then gets its response back.
+func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product, key *productd.IdempotencyKey) (*productd.Created, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if p.Images == nil {
+		p.Images = []string{}
+	}
+	p.CompressedImages = []string{}
+	p.ImageStatus = productd.ImageStatusNone
+	if len(p.Images) > 0 {
+		p.ImageStatus = productd.ImageStatusPending
+	}
+
+	var created *productd.Created
+	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if key != nil {
+			replay, err := claimIdempotencyKey(ctx, tx, key)
+			if err != nil || replay != nil {
+				created = replay
+				return err
+			}
+		}
+		err := tx.QueryRow(ctx, `
+			INSERT INTO products (user_id, product_name, product_description, product_price, product_images, image_status)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			RETURNING id, version, images_version, created_at, updated_at`,
+			p.UserID, p.Name, p.Description, p.Price, p.Images, string(p.ImageStatus),
+		).Scan(&p.ID, &p.Version, &p.ImagesVersion, &p.CreatedAt, &p.UpdatedAt)
+		if err != nil {
+			return unavailable("insert product", err)
+		}
+		p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+		if err := enqueue(ctx, tx, productd.EventProductCreated, p.ID, p.Version, p.Images); err != nil {
+			return err
+		}
+		body, err := json.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("encode product %d: %w", p.ID, err)
+		}
+		if key != nil {
+			if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET product_id = $2, response = $3 WHERE key = $1`, key.Key, p.ID, body); err != nil {
+				return unavailable("store idempotent response", err)
+			}
+		}
+		created = &productd.Created{Product: p, Body: body}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create product: %w", err)
+	}
+	return created, nil
+}
+
+// claimIdempotencyKey inserts key, or returns the response stored under it
+// when an earlier request with the same hash used it. A different hash is an
+// EUNPROCESSABLE error.
+func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, key *productd.IdempotencyKey) (*productd.Created, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, request_hash) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key.Key, key.RequestHash)
+	if err != nil {
+		return nil, unavailable("claim idempotency key", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil, nil
+	}
+	// The insert waited for any transaction holding the key; under read
+	// committed this query sees what that transaction committed.
+	var hash, body []byte
+	if err := tx.QueryRow(ctx, `SELECT request_hash, response FROM idempotency_keys WHERE key = $1`, key.Key).Scan(&hash, &body); err != nil {
+		return nil, unavailable("read idempotency key", err)
+	}
+	if !bytes.Equal(hash, key.RequestHash) {
+		return nil, productd.Errorf(productd.EUNPROCESSABLE, "Idempotency-Key %q was already used with a different request", key.Key)
+	}
+	return &productd.Created{Body: body, Replayed: true}, nil
+}
+
+// enqueue writes an event about a product to the outbox inside tx.
+func enqueue(ctx context.Context, tx pgx.Tx, typ productd.EventType, productID, version int64, images []string) error {
+	ev, err := outbox.NewEvent(typ, productID, version, images)
+	if err != nil {
+		return err
+	}
+	return outbox.Enqueue(ctx, tx, ev)
+}
+
+// UpdateProduct applies upd in one statement. When the images change, the
+// compressed ones are cleared, the status goes back to pending, and an
+// ImagesChanged event is committed with the change.
+func (s *ProductService) UpdateProduct(ctx context.Context, id int64, upd productd.ProductUpdate) (*productd.Product, error) {
+	if err := upd.Validate(); err != nil {
+		return nil, err
+	}
+	if upd.Empty() {
+		return s.FindProductByID(ctx, id)
+	}
+	var images []string // nil keeps the images; pgx sends it as NULL
+	if upd.Images != nil {
+		images = *upd.Images
+		if images == nil {
+			images = []string{}
+		}
+	}
+	var p *productd.Product
+	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		// In the SET list, columns name the old row, so "changed" compares the
+		// new images with the ones being replaced.
+		const changed = `($5::text[] IS NOT NULL AND $5::text[] IS DISTINCT FROM product_images)`
+		p, err = scanProduct(tx.QueryRow(ctx, `
+			UPDATE products SET
+				product_name        = COALESCE($2, product_name),
+				product_description = COALESCE($3, product_description),
+				product_price       = COALESCE($4, product_price),
+				product_images      = COALESCE($5, product_images),
+				compressed_product_images = CASE WHEN `+changed+` THEN '{}' ELSE compressed_product_images END,
+				image_status   = CASE WHEN NOT `+changed+` THEN image_status
+				                      WHEN cardinality($5::text[]) = 0 THEN 'none' ELSE 'pending' END,
+				image_error    = CASE WHEN `+changed+` THEN '' ELSE image_error END,
+				images_version = CASE WHEN `+changed+` THEN version + 1 ELSE images_version END,
+				version        = version + 1,
+				updated_at     = now()
+			WHERE id = $1
+			RETURNING `+productColumns,
+			id, upd.Name, upd.Description, upd.Price, images))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound(id)
+		} else if err != nil {
+			return unavailable(fmt.Sprintf("update product %d", id), err)
+		}
+		if p.ImagesVersion == p.Version {
+			return enqueue(ctx, tx, productd.EventProductImagesChanged, p.ID, p.Version, p.Images)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update product %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// DeleteProduct removes the product and commits a ProductDeleted event that
+// lists its images, so that the image worker removes their objects.
+func (s *ProductService) DeleteProduct(ctx context.Context, id int64) error {
+	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var version int64
+		var images, compressed []string
+		err := tx.QueryRow(ctx, `DELETE FROM products WHERE id = $1 RETURNING version, product_images, compressed_product_images`, id).
+			Scan(&version, &images, &compressed)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound(id)
+		} else if err != nil {
+			return unavailable(fmt.Sprintf("delete product %d", id), err)
+		}
+		ev, err := outbox.NewEvent(productd.EventProductDeleted, id, version+1, images)
+		if err != nil {
+			return err
+		}
+		ev.CompressedImages = compressed
+		return outbox.Enqueue(ctx, tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("delete product %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetImageResult writes the image worker's result if the product's images
+// are still those of res.ImagesVersion. The row's version grows so that
+// caches see a newer value.
+func (s *ProductService) SetImageResult(ctx context.Context, res productd.ImageResult) (bool, error) {
+	compressed := res.CompressedImages
+	if compressed == nil {
+		compressed = []string{}
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE products SET
+			compressed_product_images = $3,
+			image_status = $4,
+			image_error  = $5,
+			version      = version + 1,
+			updated_at   = now()
+		WHERE id = $1 AND images_version = $2`,
+		res.ProductID, res.ImagesVersion, compressed, string(res.Status), res.Error)
+	if err != nil {
+		return false, unavailable(fmt.Sprintf("set image result of product %d", res.ProductID), err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
