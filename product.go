@@ -200,6 +200,8 @@ type IdempotencyKey struct {
 type Created struct {
 	// Product is the created product, or nil for a replayed request.
 	Product *Product
+	// ProductID is the id of the product, set for replays too.
+	ProductID int64
 	// Body is the JSON of the product as first created: a replay returns
 	// exactly the bytes of the first response.
 	Body []byte

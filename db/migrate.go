@@ -87,14 +87,16 @@ func (m *Migrator) Status(ctx context.Context, w io.Writer) error {
 		if s.State == goose.StateApplied {
 			applied = "applied " + s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
 		}
-		if _, err := fmt.Fprintf(w, "%05d  %-28s %s\n", s.Source.Version, sourceName(s.Source), applied); err != nil {
+		if _, err := fmt.Fprintf(w, "%05d  %-28s %s\n", s.Source.Version, SourceName(s.Source), applied); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func sourceName(src *goose.Source) string {
+// SourceName names a migration for people: its file, or what a Go migration
+// does.
+func SourceName(src *goose.Source) string {
 	if src.Path != "" {
 		return src.Path
 	}

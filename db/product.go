@@ -157,7 +157,7 @@ func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product,
 				return unavailable("store idempotent response", err)
 			}
 		}
-		created = &productd.Created{Product: p, Body: body}
+		created = &productd.Created{Product: p, ProductID: p.ID, Body: body}
 		return nil
 	})
 	if err != nil {
@@ -180,13 +180,15 @@ func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, key *productd.Idempoten
 	// The insert waited for any transaction holding the key; under read
 	// committed this query sees what that transaction committed.
 	var hash, body []byte
-	if err := tx.QueryRow(ctx, `SELECT request_hash, response FROM idempotency_keys WHERE key = $1`, key.Key).Scan(&hash, &body); err != nil {
+	var productID int64
+	err = tx.QueryRow(ctx, `SELECT request_hash, response, product_id FROM idempotency_keys WHERE key = $1`, key.Key).Scan(&hash, &body, &productID)
+	if err != nil {
 		return nil, unavailable("read idempotency key", err)
 	}
 	if !bytes.Equal(hash, key.RequestHash) {
 		return nil, productd.Errorf(productd.EUNPROCESSABLE, "Idempotency-Key %q was already used with a different request", key.Key)
 	}
-	return &productd.Created{Body: body, Replayed: true}, nil
+	return &productd.Created{ProductID: productID, Body: body, Replayed: true}, nil
 }
 
 // enqueue writes an event about a product to the outbox inside tx.

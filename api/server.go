@@ -1,0 +1,145 @@
+// Package api is productd's HTTP interface: the Gin router, the product
+// handlers with their request validation, the mapping of application errors
+// to statuses, and the middleware that gives every request an id and an
+// access log line.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"maps"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/sirupsen/logrus"
+
+	"github.com/productd/productd"
+)
+
+// Default limits of Config.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultMaxUploadBytes = 64 << 20
+	DefaultReadyTimeout   = 2 * time.Second
+)
+
+// Check reports whether a dependency is reachable; /readyz runs every one.
+type Check func(ctx context.Context) error
+
+// Checks is the set of readiness checks, by dependency name. Components add
+// theirs as they start, while the server may already be answering.
+type Checks struct {
+	mu     sync.Mutex
+	checks map[string]Check
+}
+
+// Add registers check under name, replacing an earlier one of that name.
+func (cs *Checks) Add(name string, check Check) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.checks == nil {
+		cs.checks = make(map[string]Check)
+	}
+	cs.checks[name] = check
+}
+
+// snapshot returns a copy that can be ranged over without the lock.
+func (cs *Checks) snapshot() map[string]Check {
+	if cs == nil {
+		return nil
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return maps.Clone(cs.checks)
+}
+
+// OriginalStore keeps the image files uploaded with a product. The API stores
+// them before the product's transaction and removes them again when the
+// transaction fails.
+type OriginalStore interface {
+	// PutOriginal stores one uploaded image and returns its public URL.
+	PutOriginal(ctx context.Context, contentType string, data []byte) (url string, err error)
+	// DeleteOriginals removes originals stored by PutOriginal.
+	DeleteOriginals(ctx context.Context, urls []string) error
+}
+
+// Config holds the server's dependencies and limits. Products and Log are
+// required; zero limits take the defaults above.
+type Config struct {
+	// Products reads and writes the catalogue.
+	Products productd.ProductService
+
+	// Log receives one access line per request and every internal error.
+	Log *logrus.Logger
+
+	// Checks are the readiness checks of /readyz; nil means none.
+	Checks *Checks
+
+	// Originals stores uploaded images. When nil, multipart requests are
+	// refused with 415.
+	Originals OriginalStore
+
+	// MaxBodyBytes caps a JSON request body (default 1 MiB).
+	MaxBodyBytes int64
+
+	// MaxUploadBytes caps a multipart request body (default 64 MiB).
+	MaxUploadBytes int64
+
+	// ReadyTimeout bounds the readiness checks together (default 2 s).
+	ReadyTimeout time.Duration
+}
+
+// Server routes HTTP requests to the handlers. Other packages add their
+// routes (ops, metrics) through Router before serving.
+type Server struct {
+	cfg    Config
+	router *gin.Engine
+}
+
+//go:embed openapi.yaml
+var openAPISpec []byte
+
+// NewServer returns a server with every product route, health and the
+// OpenAPI description mounted.
+func NewServer(cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	s := &Server{cfg: cfg, router: gin.New()}
+	r := s.router
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(requestID(), accessLog(cfg.Log), recovery(cfg.Log))
+	r.NoRoute(func(c *gin.Context) {
+		s.error(c, productd.Errorf(productd.ENOTFOUND, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", "method "+c.Request.Method+" is not allowed here")
+	})
+
+	r.POST("/products", s.createProduct)
+	r.GET("/products", s.listProducts)
+	r.GET("/products/:id", s.getProduct)
+	r.PATCH("/products/:id", s.updateProduct)
+	r.DELETE("/products/:id", s.deleteProduct)
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openAPISpec) })
+	return s
+}
+
+// Router returns the Gin engine so that other packages can mount routes
+// before the server starts serving.
+func (s *Server) Router() *gin.Engine { return s.router }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
