@@ -1,0 +1,94 @@
+// Package s3test gives each test a bucket of its own on the real MinIO, so
+// that the packages' tests can run in parallel against one server. The bucket
+// and everything in it go away when the test ends.
+package s3test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/productd/productd/storage"
+)
+
+// Endpoint is the S3 API the tests use: TEST_S3_ENDPOINT, default
+// 127.0.0.1:9000 with the credentials minioadmin/minioadmin (override with
+// TEST_S3_ACCESS_KEY and TEST_S3_SECRET_KEY).
+func Endpoint() string { return env("TEST_S3_ENDPOINT", "127.0.0.1:9000") }
+
+// Config creates a fresh bucket for t, removes it with its objects when t
+// ends, and returns a storage configuration for it. Tests that put a proxy
+// between the store and MinIO change Endpoint and keep the rest. A MinIO that
+// does not answer fails the test with the command that starts it.
+func Config(t testing.TB) storage.Config {
+	t.Helper()
+	cfg := storage.Config{
+		Endpoint:  Endpoint(),
+		AccessKey: env("TEST_S3_ACCESS_KEY", "minioadmin"),
+		SecretKey: env("TEST_S3_SECRET_KEY", "minioadmin"),
+		Bucket:    "productd-test-" + randomHex(t, 8),
+	}
+	cfg.PublicURL = "http://" + cfg.Endpoint + "/" + cfg.Bucket
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := storage.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("create test bucket on MinIO at %s: %v\n(is MinIO running? run `scripts/services up`)", cfg.Endpoint, err)
+	}
+	t.Cleanup(func() { removeBucket(t, cfg, s) })
+	return cfg
+}
+
+// New returns a store on a fresh bucket that goes away with t.
+func New(t testing.TB) *storage.Store {
+	t.Helper()
+	s, err := storage.New(Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func removeBucket(t testing.TB, cfg storage.Config, s *storage.Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, prefix := range []string{storage.PrefixOriginals, storage.PrefixProducts} {
+		keys, err := s.List(ctx, prefix)
+		if err == nil {
+			err = s.Delete(ctx, keys...)
+		}
+		if err != nil {
+			t.Errorf("empty test bucket %s: %v", cfg.Bucket, err)
+			return
+		}
+	}
+	client, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")})
+	if err == nil {
+		err = client.RemoveBucket(ctx, cfg.Bucket)
+	}
+	if err != nil {
+		t.Errorf("remove test bucket %s: %v", cfg.Bucket, err)
+	}
+}
+
+func randomHex(t testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

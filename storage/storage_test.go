@@ -1,0 +1,206 @@
+package storage_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/productd/productd"
+	"github.com/productd/productd/internal/s3test"
+	"github.com/productd/productd/storage"
+)
+
+func TestPutGetAndPublicURL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := s3test.New(t)
+	sum := sha256.Sum256([]byte("original"))
+	key := storage.CompressedKey(42, 1, sum[:], "jpg")
+	if want := "products/42/1-" + hex.EncodeToString(sum[:8]) + ".jpg"; key != want {
+		t.Fatalf("CompressedKey = %q, want %q", key, want)
+	}
+
+	url, err := s.Put(ctx, key, []byte("jpeg bytes"), "image/jpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.KeyFromURL(url); !ok || got != key {
+		t.Fatalf("KeyFromURL(%q) = %q, %v; want %q", url, got, ok, key)
+	}
+	data, err := s.Get(ctx, key, 100)
+	if err != nil || string(data) != "jpeg bytes" {
+		t.Fatalf("Get = %q, %v", data, err)
+	}
+
+	// Anyone may read the public URL, with the headers that let CDNs keep it.
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "jpeg bytes" {
+		t.Fatalf("anonymous GET %s: %d %q", url, resp.StatusCode, body)
+	}
+	if ct, cc := resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"); ct != "image/jpeg" || cc != storage.ImmutableCacheControl {
+		t.Fatalf("anonymous GET headers: Content-Type %q, Cache-Control %q", ct, cc)
+	}
+}
+
+func TestAnonymousClientsCannotList(t *testing.T) {
+	t.Parallel()
+	cfg := s3test.Config(t)
+	resp, err := http.Get(cfg.PublicURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("anonymous list of the bucket: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestGetErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := s3test.New(t)
+	if _, err := s.Get(ctx, "originals/missing.jpg", 100); productd.ErrorCode(err) != productd.ENOTFOUND {
+		t.Fatalf("Get of a missing object: %v, want ENOTFOUND", err)
+	}
+	if _, err := s.Put(ctx, "originals/big.png", make([]byte, 101), "image/png"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "originals/big.png", 100); productd.ErrorCode(err) != productd.ETOOLARGE {
+		t.Fatalf("Get over the limit: %v, want ETOOLARGE", err)
+	}
+}
+
+func TestUnreachableIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := s3test.Config(t)
+	cfg.Endpoint = "127.0.0.1:1" // nothing listens on port 1
+	cfg.MaxRetries = 1
+	s, err := storage.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "originals/x.jpg", []byte("x"), "image/jpeg"); productd.ErrorCode(err) != productd.EUNAVAILABLE {
+		t.Fatalf("Put with MinIO unreachable: %v, want EUNAVAILABLE", err)
+	}
+	if _, err := s.Get(ctx, "originals/x.jpg", 10); productd.ErrorCode(err) != productd.EUNAVAILABLE {
+		t.Fatalf("Get with MinIO unreachable: %v, want EUNAVAILABLE", err)
+	}
+	if err := s.DeleteProduct(ctx, 1); productd.ErrorCode(err) != productd.EUNAVAILABLE {
+		t.Fatalf("DeleteProduct with MinIO unreachable: %v, want EUNAVAILABLE", err)
+	}
+	if _, err := storage.Open(ctx, cfg); productd.ErrorCode(err) != productd.EUNAVAILABLE {
+		t.Fatalf("Open with MinIO unreachable: %v, want EUNAVAILABLE", err)
+	}
+}
+
+func TestDeleteProduct(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := s3test.New(t)
+	put := func(key string) string {
+		t.Helper()
+		u, err := s.Put(ctx, key, []byte(key), "image/jpeg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	// Product 7 has an uploaded original, a current and an outdated
+	// compressed image; product 8 and another upload must survive.
+	orig7 := put("originals/7.jpg")
+	put("products/7/0-aaaaaaaaaaaaaaaa.jpg")
+	put("products/7/0-bbbbbbbbbbbbbbbb.jpg")
+	put("products/8/0-cccccccccccccccc.jpg")
+	put("originals/8.jpg")
+
+	urls := []string{orig7, "https://example.com/elsewhere.jpg", s.URL("products/7/0-aaaaaaaaaaaaaaaa.jpg")}
+	if err := s.DeleteProduct(ctx, 7, urls...); err != nil {
+		t.Fatal(err)
+	}
+	// A redelivered delete event deletes nothing more and does not fail.
+	if err := s.DeleteProduct(ctx, 7, urls...); err != nil {
+		t.Fatalf("second DeleteProduct: %v", err)
+	}
+	var left []string
+	for _, p := range []string{storage.PrefixOriginals, storage.PrefixProducts} {
+		keys, err := s.List(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, keys...)
+	}
+	slices.Sort(left)
+	if want := []string{"originals/8.jpg", "products/8/0-cccccccccccccccc.jpg"}; !slices.Equal(left, want) {
+		t.Fatalf("left after delete: %v, want %v", left, want)
+	}
+}
+
+func TestDeleteRefusesPrivateKeys(t *testing.T) {
+	t.Parallel()
+	s, err := storage.New(storage.Config{Endpoint: "127.0.0.1:9000", Bucket: "b", PublicURL: "http://x/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(context.Background(), "products/1/a.jpg", "secrets/db.dump"); err == nil {
+		t.Fatal("Delete of a key outside the public prefixes succeeded")
+	}
+}
+
+func TestKeyFromURL(t *testing.T) {
+	t.Parallel()
+	s, err := storage.New(storage.Config{Endpoint: "127.0.0.1:9000", Bucket: "b", PublicURL: "https://cdn.example.com/b/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		url, key string
+		ok       bool
+	}{
+		{"https://cdn.example.com/b/originals/x%20y.jpg", "originals/x y.jpg", true},
+		{"https://cdn.example.com/b/products/1/0-ab.jpg", "products/1/0-ab.jpg", true},
+		{"https://cdn.example.com/b/private/x.jpg", "", false},
+		{"https://cdn.example.com/b/products/../private/x.jpg", "", false},
+		{"https://cdn.example.com/b/originals/", "", false},
+		{"https://cdn.example.com/b/originals/x.jpg?v=1", "", false},
+		{"https://cdn.example.com/other/originals/x.jpg", "", false},
+		{"https://example.com/b/originals/x.jpg", "", false},
+	} {
+		key, ok := s.KeyFromURL(tc.url)
+		if key != tc.key || ok != tc.ok {
+			t.Errorf("KeyFromURL(%q) = %q, %v; want %q, %v", tc.url, key, ok, tc.key, tc.ok)
+		}
+	}
+	if got := s.URL("originals/x y.jpg"); got != "https://cdn.example.com/b/originals/x%20y.jpg" {
+		t.Errorf("URL = %q", got)
+	}
+}
+
+func TestNewOriginalKeyIsUnique(t *testing.T) {
+	t.Parallel()
+	a, err := storage.NewOriginalKey("png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := storage.NewOriginalKey("png")
+	if a == b || !strings.HasPrefix(a, storage.PrefixOriginals) || !strings.HasSuffix(a, ".png") {
+		t.Fatalf("NewOriginalKey gave %q and %q", a, b)
+	}
+}
+
+func TestNewNeedsTheAddress(t *testing.T) {
+	t.Parallel()
+	if _, err := storage.New(storage.Config{Endpoint: "127.0.0.1:9000"}); err == nil {
+		t.Fatal("New without a bucket succeeded")
+	}
+}
