@@ -1,0 +1,74 @@
+package broker
+
+import (
+	"errors"
+	"time"
+)
+
+// Config is the broker connection's settings. Zero fields take the default
+// given in their comment.
+type Config struct {
+	// URL is the AMQP URL, e.g. amqp://guest:guest@127.0.0.1:5672/. Required.
+	URL string
+
+	// Topology names the exchanges and queues declared on every connection.
+	Topology Topology
+
+	// ConnectionName is shown in the management UI. Default "productd".
+	ConnectionName string
+
+	// DialTimeout bounds one connection attempt, handshake included.
+	// Default 5s.
+	DialTimeout time.Duration
+
+	// Heartbeat is the AMQP heartbeat interval; a peer silent for two of
+	// them is taken as gone. Default 10s.
+	Heartbeat time.Duration
+
+	// ReconnectMin and ReconnectMax bound the wait between connection
+	// attempts: it starts at ReconnectMin, doubles after every failure up to
+	// ReconnectMax, and carries up to 50% jitter so that many processes do
+	// not reconnect in step. Defaults 100ms and 5s.
+	ReconnectMin time.Duration
+	ReconnectMax time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultConnectionName = "productd"
+	DefaultDialTimeout    = 5 * time.Second
+	DefaultHeartbeat      = 10 * time.Second
+	DefaultReconnectMin   = 100 * time.Millisecond
+	DefaultReconnectMax   = 5 * time.Second
+)
+
+// withDefaults returns c with its zero fields set and its topology resolved.
+func (c Config) withDefaults() (Config, error) {
+	if c.URL == "" {
+		return Config{}, errors.New("broker: no URL")
+	}
+	if c.ConnectionName == "" {
+		c.ConnectionName = DefaultConnectionName
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.ReconnectMin <= 0 {
+		c.ReconnectMin = DefaultReconnectMin
+	}
+	if c.ReconnectMax <= 0 {
+		c.ReconnectMax = DefaultReconnectMax
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		c.ReconnectMax = c.ReconnectMin
+	}
+	topo, err := c.Topology.Resolve()
+	if err != nil {
+		return Config{}, err
+	}
+	c.Topology = topo
+	return c, nil
+}

@@ -1,0 +1,112 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/sirupsen/logrus"
+)
+
+// ConsumeOptions configure Consume.
+type ConsumeOptions struct {
+	// Queue to consume from. Required.
+	Queue string
+
+	// Prefetch is how many unacknowledged deliveries the broker sends ahead
+	// (per-consumer QoS). Default 32.
+	Prefetch int
+
+	// Concurrency is how many handlers run at once. Default 1. It should not
+	// exceed Prefetch, or handlers sit idle.
+	Concurrency int
+
+	// ConsumerTag names the consumer in the management UI; empty lets the
+	// library generate one.
+	ConsumerTag string
+}
+
+// DefaultPrefetch is ConsumeOptions.Prefetch's default.
+const DefaultPrefetch = 32
+
+// Handler processes one delivery and must ack, nack or reject it. A delivery
+// that is not acknowledged when its channel dies goes back to the queue and
+// is delivered again, so a handler must be idempotent.
+type Handler func(ctx context.Context, d amqp.Delivery)
+
+// Consume subscribes to opts.Queue and calls handle for every delivery, from
+// opts.Concurrency goroutines, until ctx ends. When the connection or the
+// channel is lost it waits for the broker and subscribes again, so a
+// consumer survives broker restarts without the caller's help; handlers
+// still running on the dead channel finish first, and their acks fail (the
+// broker redelivers those messages).
+//
+// When ctx ends, Consume cancels the subscription, waits for the running
+// handlers (they are given ctx, already done, and decide for themselves
+// whether to finish their work), closes the channel, which returns every
+// unacknowledged delivery to the queue, and returns ctx's error. It returns
+// early only for bad options or after the Broker is closed.
+func (b *Broker) Consume(ctx context.Context, opts ConsumeOptions, handle Handler) error {
+	if opts.Queue == "" {
+		return errors.New("consume: no queue")
+	}
+	if opts.Prefetch <= 0 {
+		opts.Prefetch = DefaultPrefetch
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 1
+	}
+	log := b.log.WithField("queue", opts.Queue)
+	for {
+		err := b.consumeOnce(ctx, opts, handle, log)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, ErrClosed):
+			return err
+		case err != nil:
+			// A refused subscription (the queue is missing, say) is retried
+			// after the next state change rather than in a tight loop.
+			log.WithError(err).Warn("broker: consumer subscription failed; retrying after the broker reconnects")
+			select {
+			case <-b.Changed():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		default:
+			log.Warn("broker: consumer channel closed, subscribing again")
+		}
+	}
+}
+
+// consumeOnce runs one subscription until its channel dies (nil) or ctx ends.
+func (b *Broker) consumeOnce(ctx context.Context, opts ConsumeOptions, handle Handler, log *logrus.Entry) error {
+	ch, err := b.Channel(ctx)
+	if err != nil {
+		return err
+	}
+	defer ch.Close() //nolint:errcheck // closing returns unacked deliveries; an error means it is already closed
+	if err := ch.Qos(opts.Prefetch, 0, false); err != nil {
+		return fmt.Errorf("set prefetch on %s: %w", opts.Queue, err)
+	}
+	deliveries, err := ch.ConsumeWithContext(ctx, opts.Queue, opts.ConsumerTag, false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", opts.Queue, err)
+	}
+	log.WithField("prefetch", opts.Prefetch).Info("broker: consuming")
+
+	var wg sync.WaitGroup
+	for range opts.Concurrency {
+		wg.Go(func() {
+			for d := range deliveries {
+				handle(ctx, d)
+			}
+		})
+	}
+	// ConsumeWithContext cancels the subscription when ctx ends; deliveries
+	// then closes, as it does when the channel dies.
+	wg.Wait()
+	return nil
+}
