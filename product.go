@@ -177,10 +177,13 @@ func (f *ProductFilter) Validate() error {
 	if f.MinPrice != nil && f.MaxPrice != nil && *f.MinPrice > *f.MaxPrice {
 		return Errorf(EINVALID, "min_price is greater than max_price")
 	}
+	// MaxListLimit bounds what clients ask for; it is enforced where their
+	// requests are parsed, so that a caller may ask for one row more to learn
+	// whether a next page exists.
 	if f.Limit == 0 {
 		f.Limit = DefaultListLimit
-	} else if f.Limit < 0 || f.Limit > MaxListLimit {
-		return Errorf(EINVALID, "limit must be between 1 and %d", MaxListLimit)
+	} else if f.Limit < 0 {
+		return Errorf(EINVALID, "limit must be positive")
 	}
 	if utf8.RuneCountInString(f.Name) > MaxNameLength {
 		return Errorf(EINVALID, "product_name filter is longer than %d characters", MaxNameLength)

@@ -7,10 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/productd/productd"
 )
@@ -66,9 +69,13 @@ func unavailable(doing string, err error) error {
 	return fmt.Errorf("%s: %w", doing, err)
 }
 
+// isConnectError reports failures to reach the server or to get a
+// connection from the pool, as opposed to errors in a statement.
 func isConnectError(err error) bool {
 	var connectErr *pgconn.ConnectError
-	return errors.As(err, &connectErr)
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, puddle.ErrClosedPool) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 func parseConnConfig(databaseURL string) (*pgx.ConnConfig, error) {

@@ -59,7 +59,8 @@ CREATE TABLE idempotency_keys (
     key          text        PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 255),
     request_hash bytea       NOT NULL,
     product_id   bigint,
-    response     jsonb,
+    -- The exact bytes of the first response: jsonb would reorder its keys.
+    response     bytea,
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);

@@ -1,0 +1,144 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/productd/productd/config"
+)
+
+func lookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.FromLookup(lookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		DatabaseURL:     "postgres://postgres:postgres@127.0.0.1:5432/productd?sslmode=disable",
+		AMQPURL:         "amqp://guest:guest@127.0.0.1:5672/",
+		RedisURL:        "redis://127.0.0.1:6379/0",
+		S3Endpoint:      "127.0.0.1:9000",
+		S3AccessKey:     "minioadmin",
+		S3SecretKey:     "minioadmin",
+		S3Bucket:        "productd",
+		S3PublicURL:     "http://127.0.0.1:9000/productd",
+		HTTPAddr:        ":8080",
+		LogLevel:        "info",
+		LogFormat:       "json",
+		ShutdownTimeout: 30 * time.Second,
+	}
+	if c.DatabaseURL != want.DatabaseURL || c.AMQPURL != want.AMQPURL || c.RedisURL != want.RedisURL ||
+		c.S3Endpoint != want.S3Endpoint || c.S3AccessKey != want.S3AccessKey || c.S3SecretKey != want.S3SecretKey ||
+		c.S3Bucket != want.S3Bucket || c.S3PublicURL != want.S3PublicURL || c.HTTPAddr != want.HTTPAddr ||
+		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout ||
+		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL {
+		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	t.Parallel()
+	c, err := config.FromLookup(lookup(map[string]string{
+		"DATABASE_URL":      "postgres://u:p@db:5433/cat",
+		"AMQP_URL":          "amqps://rabbit/",
+		"REDIS_URL":         "redis://cache:6380/2",
+		"S3_ENDPOINT":       "s3.example.com:443",
+		"S3_USE_SSL":        "true",
+		"S3_PUBLIC_URL":     "https://cdn.example.com/img/",
+		"HTTP_ADDR":         "127.0.0.1:9090",
+		"OPS_TOKEN":         "t0ken",
+		"IMAGE_FETCH_ALLOW": "127.0.0.1, 10.0.0.0/8 ,images.example.com",
+		"LOG_LEVEL":         "DEBUG",
+		"LOG_FORMAT":        "text",
+		"SHUTDOWN_TIMEOUT":  "5s",
+		// The seed's variables lose to DATABASE_URL.
+		"POSTGRES_HOST": "ignored",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL != "postgres://u:p@db:5433/cat" || c.AMQPURL != "amqps://rabbit/" || c.RedisURL != "redis://cache:6380/2" ||
+		c.S3Endpoint != "s3.example.com:443" || !c.S3UseSSL || c.S3PublicURL != "https://cdn.example.com/img" ||
+		c.HTTPAddr != "127.0.0.1:9090" || c.OpsToken != "t0ken" || c.LogLevel != "debug" || c.LogFormat != "text" ||
+		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8|images.example.com" {
+		t.Errorf("overrides: %+v", *c)
+	}
+}
+
+func TestSeedPostgresVariables(t *testing.T) {
+	t.Parallel()
+	c, err := config.FromLookup(lookup(map[string]string{
+		"POSTGRES_HOST": "db.internal", "POSTGRES_PORT": "6432", "POSTGRES_USER": "app",
+		"POSTGRES_PASSWORD": "p@ss word", "POSTGRES_DB": "products",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "postgres://app:p%40ss%20word@db.internal:6432/products?sslmode=disable"; c.DatabaseURL != want {
+		t.Errorf("DatabaseURL = %s, want %s", c.DatabaseURL, want)
+	}
+}
+
+func TestBadValues(t *testing.T) {
+	t.Parallel()
+	for name, value := range map[string]string{
+		"DATABASE_URL":      "mysql://secret:hunter2@x/y",
+		"AMQP_URL":          "http://rabbit",
+		"REDIS_URL":         "::",
+		"S3_ENDPOINT":       "no-port",
+		"HTTP_ADDR":         ":99999",
+		"S3_USE_SSL":        "maybe",
+		"LOG_LEVEL":         "loud",
+		"LOG_FORMAT":        "xml",
+		"SHUTDOWN_TIMEOUT":  "soon",
+		"IMAGE_FETCH_ALLOW": "10.0.0.0/99",
+		"S3_PUBLIC_URL":     "ftp://x",
+	} {
+		_, err := config.FromLookup(lookup(map[string]string{name: value}))
+		if err == nil {
+			t.Errorf("%s=%q accepted", name, value)
+			continue
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "config: "+name+"=") || strings.Contains(msg, "\n") {
+			t.Errorf("%s=%q: error %q does not name the variable on one line", name, value, msg)
+		}
+		if strings.Contains(msg, "hunter2") {
+			t.Errorf("error leaks a password: %q", msg)
+		}
+	}
+	if _, err := config.FromLookup(lookup(map[string]string{"IMAGE_FETCH_ALLOW": "a b"})); err == nil {
+		t.Error("IMAGE_FETCH_ALLOW with a space accepted")
+	}
+}
+
+// Load reads .env from the working directory; the environment wins over it.
+func TestLoadReadsDotEnv(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("HTTP_ADDR=:7070\nOPS_TOKEN=from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	t.Setenv("OPS_TOKEN", "from-env")
+	c, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":7070" || c.OpsToken != "from-env" {
+		t.Errorf("HTTPAddr=%q OpsToken=%q", c.HTTPAddr, c.OpsToken)
+	}
+	os.Unsetenv("HTTP_ADDR") // godotenv set it in this process
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("A=\"unterminated"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(); err == nil {
+		t.Error("a broken .env was accepted")
+	}
+}
