@@ -121,17 +121,7 @@ func TestPublisherReportsNacks(t *testing.T) {
 
 	// A queue that is always full and refuses publishes makes the broker
 	// nack every message routed to it.
-	full := topo.WorkQueue + ".full"
-	ch := amqptest.Channel(t)
-	if _, err := ch.QueueDeclare(full, false, true, false, false, amqp.Table{
-		amqp.QueueMaxLenArg: 0, amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { amqptest.DeleteQueues(t, full) })
-	if err := ch.QueueBind(full, "product.full", topo.Exchange, false, nil); err != nil {
-		t.Fatal(err)
-	}
+	amqptest.BindRefusingQueue(t, topo.Exchange, "product.full")
 
 	pub := b.NewPublisher(0)
 	defer pub.Close()
@@ -157,8 +147,8 @@ func TestPublisherReportsUnknownWhenTheConnectionDiesBeforeTheConfirms(t *testin
 	if err := pub.Ready(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// Confirms take a second to come back; the connection is cut before.
-	proxy.AddToxic(`{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":1000}}`)
+	// Nothing comes back from the broker, and the connection is cut.
+	proxy.AddToxic(`{"name":"mute","type":"timeout","stream":"downstream","attributes":{"timeout":0}}`)
 
 	msgs := []broker.Message{message(topo.Exchange, topo.RoutingKeys[0], "a"), message(topo.Exchange, topo.RoutingKeys[0], "b")}
 	done := make(chan []broker.Result)

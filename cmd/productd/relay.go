@@ -2,12 +2,27 @@ package main
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/productd/productd/broker"
+	"github.com/productd/productd/relay"
 )
 
-// runRelay publishes the outbox to RabbitMQ until ctx is cancelled.
-// Placeholder until the relay lands (issue 3).
+// runRelay publishes the outbox to RabbitMQ until ctx is cancelled, then
+// lets the batches in flight finish and returns.
+//
+// The broker is deliberately not a readiness check: while RabbitMQ is away
+// the API keeps accepting writes into the outbox, and the relay catches up
+// when it returns.
 func runRelay(ctx context.Context, a *app) error {
-	a.log.Warn("relay: not built yet")
-	<-ctx.Done()
-	return ctx.Err()
+	b, err := broker.New(broker.Config{URL: a.cfg.AMQPURL, ConnectionName: "productd relay"}, a.log)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	defer b.Close()
+	r, err := relay.New(a.pool, b, relay.Config{StopTimeout: a.cfg.ShutdownTimeout}, a.log)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	return r.Run(ctx)
 }

@@ -74,15 +74,15 @@ func Prefix(t testing.TB) string {
 }
 
 // NewBroker starts a broker.Broker for t and waits for its first connection.
-// An empty cfg.URL means URL(t); an empty cfg.Topology.Prefix means
-// Prefix(t). When t ends the broker is closed and its exchanges and queues
-// are deleted.
+// An empty cfg.URL means URL(t). A topology without a prefix or names gets
+// Prefix(t); pass another broker's resolved Topology() to share its names.
+// When t ends the broker is closed and its exchanges and queues are deleted.
 func NewBroker(t testing.TB, cfg broker.Config, log *logrus.Logger) *broker.Broker {
 	t.Helper()
 	if cfg.URL == "" {
 		cfg.URL = URL(t)
 	}
-	if cfg.Topology.Prefix == "" {
+	if cfg.Topology.Prefix == "" && cfg.Topology.Exchange == "" {
 		cfg.Topology.Prefix = Prefix(t)
 	}
 	b, err := broker.New(cfg, log)
@@ -162,33 +162,44 @@ func withChannel(t testing.TB, fn func(*amqp.Channel) error) {
 	}
 }
 
+// BindRefusingQueue binds to exchange, with key, a queue that is always full
+// and refuses publishes, so that the broker nacks every message routed to it.
+// It returns the queue's name; the queue is deleted when t ends.
+func BindRefusingQueue(t testing.TB, exchange, key string) string {
+	t.Helper()
+	name := Prefix(t) + "refusing"
+	withChannel(t, func(ch *amqp.Channel) error {
+		args := amqp.Table{amqp.QueueMaxLenArg: 0, amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish}
+		if _, err := ch.QueueDeclare(name, false, false, false, false, args); err != nil {
+			return fmt.Errorf("declare refusing queue: %w", err)
+		}
+		return ch.QueueBind(name, key, exchange, false, nil)
+	})
+	t.Cleanup(func() { DeleteQueues(t, name) })
+	return name
+}
+
 // Drain removes and returns every message in queue now. Call it once the
 // messages are known to be there (their publications confirmed).
 func Drain(t testing.TB, queue string) []amqp.Delivery {
 	t.Helper()
-	var out []amqp.Delivery
-	withChannel(t, func(ch *amqp.Channel) error {
-		for {
-			d, ok, err := ch.Get(queue, true)
-			if err != nil {
-				return fmt.Errorf("get from %s: %w", queue, err)
-			}
-			if !ok {
-				return nil
-			}
-			out = append(out, d)
-		}
-	})
-	return out
+	return Collect(t, queue, Depth(t, queue))
 }
 
 // Collect consumes from queue until it has n messages, failing t when they
-// do not all arrive within Timeout. It acknowledges what it takes.
+// do not all arrive within Timeout. It takes exactly n: messages beyond them
+// stay in the queue.
 func Collect(t testing.TB, queue string, n int) []amqp.Delivery {
 	t.Helper()
 	ch := Channel(t)
 	defer ch.Close()
-	deliveries, err := ch.Consume(queue, "", true, false, false, false, nil)
+	if n == 0 {
+		return nil
+	}
+	if err := ch.Qos(1000, 0, false); err != nil {
+		t.Fatalf("set prefetch: %v", err)
+	}
+	deliveries, err := ch.Consume(queue, "", false, false, false, false, nil)
 	if err != nil {
 		t.Fatalf("consume %s: %v", queue, err)
 	}
@@ -201,6 +212,11 @@ func Collect(t testing.TB, queue string, n int) []amqp.Delivery {
 				t.Fatalf("consumer of %s closed after %d of %d messages", queue, len(out), n)
 			}
 			out = append(out, d)
+			// Acknowledge exactly what was taken: closing the channel then
+			// returns any further message to the queue.
+			if err := d.Ack(false); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
 		case <-deadline:
 			t.Fatalf("only %d of %d messages reached %s within %v", len(out), n, queue, Timeout)
 		}

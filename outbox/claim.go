@@ -1,0 +1,113 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Querier is what the functions of this package run their statements on: a
+// pool, a connection or a transaction.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Row is a pending row claimed for publication.
+type Row struct {
+	ID        int64
+	EventID   string
+	EventType string
+	ProductID int64
+	// Payload is the event as JSON, the message body.
+	Payload []byte
+	// Attempts counts the earlier failed publications.
+	Attempts  int
+	CreatedAt time.Time
+}
+
+const claimSQL = `
+	SELECT id, event_id::text, event_type, product_id, payload, attempts, created_at
+	FROM outbox
+	WHERE status = 'pending' AND next_attempt_at <= now()
+	ORDER BY next_attempt_at, id
+	LIMIT $1
+	FOR UPDATE SKIP LOCKED`
+
+// Claim locks up to limit pending rows that are due, the longest due first,
+// and returns them. Rows that another transaction holds are skipped rather
+// than waited for, so any number of relays can claim side by side, each
+// getting rows of its own. The locks last until tx ends: mark the rows in the
+// same transaction, after publishing them. If the process dies first, the
+// transaction rolls back and the rows are claimed again.
+func Claim(ctx context.Context, tx pgx.Tx, limit int) ([]Row, error) {
+	rows, err := tx.Query(ctx, claimSQL, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox rows: %w", err)
+	}
+	claimed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Row, error) {
+		var r Row
+		err := row.Scan(&r.ID, &r.EventID, &r.EventType, &r.ProductID, &r.Payload, &r.Attempts, &r.CreatedAt)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox rows: %w", err)
+	}
+	return claimed, nil
+}
+
+// MarkPublished marks the rows with ids published, now.
+func MarkPublished(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE outbox SET status = 'published', published_at = now()
+		WHERE id = ANY($1) AND status = 'pending'`, ids)
+	if err != nil {
+		return fmt.Errorf("mark %d outbox rows published: %w", len(ids), err)
+	}
+	return nil
+}
+
+// Failure is a failed publication of a claimed row.
+type Failure struct {
+	ID    int64
+	Error string
+	// RetryIn is how long the row waits before it is due again.
+	RetryIn time.Duration
+	// Dead gives up on the row: it is no longer claimed until requeued.
+	Dead bool
+}
+
+// MarkFailed records failures: each row's attempts grow by one, its
+// last_error is set, and it becomes due again after RetryIn, or dead.
+func MarkFailed(ctx context.Context, tx pgx.Tx, failures []Failure) error {
+	if len(failures) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(failures))
+	errs := make([]string, len(failures))
+	waits := make([]int64, len(failures))
+	dead := make([]bool, len(failures))
+	for i, f := range failures {
+		ids[i], errs[i], waits[i], dead[i] = f.ID, f.Error, f.RetryIn.Microseconds(), f.Dead
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE outbox o SET
+			attempts        = o.attempts + 1,
+			last_error      = f.error,
+			next_attempt_at = now() + f.wait_us * interval '1 microsecond',
+			status          = CASE WHEN f.dead THEN 'dead' ELSE 'pending' END
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::boolean[]) AS f(id, error, wait_us, dead)
+		WHERE o.id = f.id AND o.status = 'pending'`,
+		ids, errs, waits, dead)
+	if err != nil {
+		return fmt.Errorf("mark %d outbox rows failed: %w", len(failures), err)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package relay
+
+import (
+	"errors"
+	"time"
+)
+
+// Config is the relay's settings. Zero fields take the default given in their
+// comment.
+type Config struct {
+	// BatchSize is how many rows one transaction claims and publishes
+	// together. Default 500.
+	BatchSize int
+
+	// Concurrency is how many batches one drain keeps in flight at once,
+	// each in its own transaction, so that claiming and marking one batch
+	// overlap with waiting for another's confirmations. Default 2.
+	Concurrency int
+
+	// MaxAttempts is how many failed publications (returned or nacked) make
+	// a row dead. Publications that got no answer because the broker went
+	// away do not count. Default 10.
+	MaxAttempts int
+
+	// RetryBase and RetryMax shape the wait after a failed publication: the
+	// n-th failure waits RetryBase doubled n-1 times, at most RetryMax, with
+	// jitter over its upper half. Defaults 1s and 10m.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+
+	// ConfirmTimeout bounds the wait for one batch's confirmations; rows
+	// still unconfirmed then are left for the next run. Default 15s.
+	ConfirmTimeout time.Duration
+
+	// SweepInterval is how often the periodic River job drains the outbox:
+	// the safety net behind the LISTEN wake-ups, and what publishes rows
+	// whose retry time has come. Default 1s.
+	SweepInterval time.Duration
+
+	// RetentionInterval is how often the retention job runs. Default 1m.
+	RetentionInterval time.Duration
+
+	// PublishedRetention is how long published rows are kept. Default 1h.
+	PublishedRetention time.Duration
+
+	// IdempotencyKeyRetention is how long the API's idempotency keys are
+	// kept: a client retrying later than this creates a new product.
+	// Default 24h.
+	IdempotencyKeyRetention time.Duration
+
+	// RetentionBatch bounds the rows one retention statement deletes.
+	// Default 5000.
+	RetentionBatch int
+
+	// CompletedJobRetention, CancelledJobRetention and DiscardedJobRetention
+	// are how long River keeps its finished jobs. Defaults 1h, 24h and 7 days.
+	CompletedJobRetention time.Duration
+	CancelledJobRetention time.Duration
+	DiscardedJobRetention time.Duration
+
+	// JobTimeout bounds one run of a periodic job. Default 1m.
+	JobTimeout time.Duration
+
+	// StopTimeout bounds how long Run waits, once its context ends, for the
+	// batches in flight to finish. Default 30s.
+	StopTimeout time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultBatchSize               = 500
+	DefaultConcurrency             = 2
+	DefaultMaxAttempts             = 10
+	DefaultRetryBase               = time.Second
+	DefaultRetryMax                = 10 * time.Minute
+	DefaultConfirmTimeout          = 15 * time.Second
+	DefaultSweepInterval           = time.Second
+	DefaultRetentionInterval       = time.Minute
+	DefaultPublishedRetention      = time.Hour
+	DefaultIdempotencyKeyRetention = 24 * time.Hour
+	DefaultRetentionBatch          = 5000
+	DefaultCompletedJobRetention   = time.Hour
+	DefaultCancelledJobRetention   = 24 * time.Hour
+	DefaultDiscardedJobRetention   = 7 * 24 * time.Hour
+	DefaultJobTimeout              = time.Minute
+	DefaultStopTimeout             = 30 * time.Second
+)
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() (Config, error) {
+	setInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setInt(&c.BatchSize, DefaultBatchSize)
+	setInt(&c.Concurrency, DefaultConcurrency)
+	setInt(&c.MaxAttempts, DefaultMaxAttempts)
+	setInt(&c.RetentionBatch, DefaultRetentionBatch)
+	setDur(&c.RetryBase, DefaultRetryBase)
+	setDur(&c.RetryMax, DefaultRetryMax)
+	setDur(&c.ConfirmTimeout, DefaultConfirmTimeout)
+	setDur(&c.SweepInterval, DefaultSweepInterval)
+	setDur(&c.RetentionInterval, DefaultRetentionInterval)
+	setDur(&c.PublishedRetention, DefaultPublishedRetention)
+	setDur(&c.IdempotencyKeyRetention, DefaultIdempotencyKeyRetention)
+	setDur(&c.CompletedJobRetention, DefaultCompletedJobRetention)
+	setDur(&c.CancelledJobRetention, DefaultCancelledJobRetention)
+	setDur(&c.DiscardedJobRetention, DefaultDiscardedJobRetention)
+	setDur(&c.JobTimeout, DefaultJobTimeout)
+	setDur(&c.StopTimeout, DefaultStopTimeout)
+	if c.BatchSize < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 || c.RetentionBatch < 0 {
+		return Config{}, errors.New("relay: BatchSize, Concurrency, MaxAttempts and RetentionBatch must be positive")
+	}
+	for _, d := range []time.Duration{c.RetryBase, c.RetryMax, c.ConfirmTimeout, c.SweepInterval, c.RetentionInterval,
+		c.PublishedRetention, c.IdempotencyKeyRetention, c.CompletedJobRetention, c.CancelledJobRetention,
+		c.DiscardedJobRetention, c.JobTimeout, c.StopTimeout} {
+		if d < 0 {
+			return Config{}, errors.New("relay: durations must be positive")
+		}
+	}
+	if c.RetryMax < c.RetryBase {
+		c.RetryMax = c.RetryBase
+	}
+	return c, nil
+}

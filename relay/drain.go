@@ -1,0 +1,199 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/productd/productd/broker"
+	"github.com/productd/productd/internal/backoff"
+	"github.com/productd/productd/logging"
+	"github.com/productd/productd/outbox"
+)
+
+// readyTimeout bounds the wait for a publishing channel before a batch: a
+// broker that just went away makes the drain stop rather than wait.
+const readyTimeout = 5 * time.Second
+
+// Drain publishes due rows, in batches of Config.BatchSize with
+// Config.Concurrency batches in flight, until a claim comes back short, and
+// returns how many rows it published. It returns ErrBrokerUnavailable at
+// once when the broker is unreachable, and as soon as a batch goes
+// unanswered; the rows concerned stay pending, their attempts untouched.
+// Drains may run concurrently, here and in other processes.
+//
+// When ctx ends, the batches in flight still finish (abandoning one would
+// only turn its confirmed messages into duplicates); no new one starts.
+func (r *Relay) Drain(ctx context.Context) (int64, error) {
+	if !r.broker.Connected() {
+		return 0, ErrBrokerUnavailable
+	}
+	var total atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for range r.cfg.Concurrency {
+		g.Go(func() error {
+			for gctx.Err() == nil {
+				n, more, err := r.batch(gctx)
+				total.Add(n)
+				if err != nil || !more {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return total.Load(), err
+}
+
+// batch claims, publishes and marks one batch in one transaction. more
+// reports a full batch: there may be more rows due.
+func (r *Relay) batch(ctx context.Context) (published int64, more bool, err error) {
+	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
+	err = r.pub.Ready(readyCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, false, ctx.Err()
+		}
+		return 0, false, fmt.Errorf("%w: %w", ErrBrokerUnavailable, err)
+	}
+
+	start := time.Now()
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("begin relay transaction: %w", err)
+	}
+	// From here on the batch finishes even if ctx ends.
+	wctx := context.WithoutCancel(ctx)
+	defer tx.Rollback(wctx) //nolint:errcheck // a no-op after Commit
+
+	rows, err := outbox.Claim(ctx, tx, r.cfg.BatchSize)
+	if err != nil || len(rows) == 0 {
+		return 0, false, err
+	}
+	msgs := make([]broker.Message, len(rows))
+	for i, row := range rows {
+		msgs[i] = r.message(row)
+	}
+	results := r.pub.Publish(wctx, msgs)
+	if r.afterPublish != nil {
+		if err := r.afterPublish(wctx, len(rows)); err != nil {
+			return 0, false, err
+		}
+	}
+
+	var ok []int64
+	var confirmedIDs []string
+	var failures []outbox.Failure
+	var unknown int
+	for i, res := range results {
+		row := rows[i]
+		switch res.Outcome {
+		case broker.Confirmed:
+			ok = append(ok, row.ID)
+			if r.onConfirmed != nil {
+				confirmedIDs = append(confirmedIDs, row.EventID)
+			}
+		case broker.Unknown:
+			unknown++
+		default:
+			failures = append(failures, r.failure(row, res))
+		}
+	}
+	if err := outbox.MarkPublished(wctx, tx, ok); err != nil {
+		return 0, false, err
+	}
+	if err := outbox.MarkFailed(wctx, tx, failures); err != nil {
+		return 0, false, err
+	}
+	if err := tx.Commit(wctx); err != nil {
+		return 0, false, fmt.Errorf("commit relay batch: %w", err)
+	}
+	r.count(results, failures)
+	if r.onConfirmed != nil {
+		r.onConfirmed(confirmedIDs)
+	}
+	r.log.WithFields(logrus.Fields{
+		"rows": len(rows), "published": len(ok), "failed": len(failures), "unconfirmed": unknown,
+		"duration_ms": float64(time.Since(start).Microseconds()) / 1000,
+	}).Debug("relay: batch")
+
+	if unknown > 0 {
+		r.log.WithFields(logrus.Fields{"unconfirmed": unknown, "rows": len(rows)}).
+			Warn("relay: broker did not answer for part of a batch; those rows stay pending with their attempts untouched")
+		return int64(len(ok)), false, fmt.Errorf("%w: %d of %d messages unconfirmed", ErrBrokerUnavailable, unknown, len(rows))
+	}
+	return int64(len(ok)), len(rows) == r.cfg.BatchSize, nil
+}
+
+// message is the AMQP message of row: the event as JSON, its id as the
+// message id, its type as the routing key.
+func (r *Relay) message(row outbox.Row) broker.Message {
+	return broker.Message{
+		Exchange:   r.broker.Topology().Exchange,
+		RoutingKey: row.EventType,
+		Publishing: amqp.Publishing{
+			MessageId:   row.EventID,
+			ContentType: "application/json",
+			Type:        row.EventType,
+			Timestamp:   row.CreatedAt,
+			AppId:       "productd",
+			Body:        row.Payload,
+		},
+	}
+}
+
+// failure decides what a returned or nacked publication costs row: an
+// attempt, and a wait before the next one, or its life.
+func (r *Relay) failure(row outbox.Row, res broker.Result) outbox.Failure {
+	attempt := row.Attempts + 1
+	f := outbox.Failure{ID: row.ID, Error: res.Outcome.String() + ": " + res.Err.Error()}
+	entry := r.log.WithError(res.Err).WithFields(logrus.Fields{
+		"row_id": row.ID, logging.FieldEventID: row.EventID, logging.FieldProductID: row.ProductID,
+		"event_type": row.EventType, "attempt": attempt, "outcome": res.Outcome.String(),
+	})
+	if attempt >= r.cfg.MaxAttempts {
+		f.Dead = true
+		entry.Error("relay: publication failed for the last time; the row is dead")
+		return f
+	}
+	f.RetryIn = backoff.Exponential(attempt, r.cfg.RetryBase, r.cfg.RetryMax)
+	entry.WithField("retry_in", f.RetryIn.String()).Warn("relay: publication failed; will retry")
+	return f
+}
+
+func (r *Relay) count(results []broker.Result, failures []outbox.Failure) {
+	r.stats.batches.Add(1)
+	for _, res := range results {
+		switch res.Outcome {
+		case broker.Confirmed:
+			r.stats.published.Add(1)
+		case broker.Returned:
+			r.stats.returned.Add(1)
+		case broker.Nacked:
+			r.stats.nacked.Add(1)
+		default:
+			r.stats.unknown.Add(1)
+		}
+	}
+	for _, f := range failures {
+		if f.Dead {
+			r.stats.dead.Add(1)
+		}
+	}
+}
+
+// isBrokerAway reports errors that mean "wait for the broker", not a fault.
+func isBrokerAway(err error) bool {
+	return errors.Is(err, ErrBrokerUnavailable) || errors.Is(err, broker.ErrClosed)
+}

@@ -1,0 +1,11 @@
+package relay
+
+import "context"
+
+// SetAfterPublish makes r run fn between a batch's confirmations and the
+// marking of its rows; an error aborts the batch as a crash there would.
+func SetAfterPublish(r *Relay, fn func(ctx context.Context, rows int) error) { r.afterPublish = fn }
+
+// SetOnConfirmed makes r report the event ids of each batch's confirmed rows
+// once they are marked.
+func SetOnConfirmed(r *Relay, fn func(eventIDs []string)) { r.onConfirmed = fn }

@@ -1,0 +1,104 @@
+package relay
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sirupsen/logrus"
+
+	"github.com/productd/productd/internal/backoff"
+	"github.com/productd/productd/outbox"
+)
+
+// The waits of the listener's reconnection and of the dispatcher after a
+// failed drain.
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
+// listen LISTENs on outbox.NotifyChannel on a connection of its own, outside
+// the pool, and asks for a drain on every notification, until ctx ends. A
+// lost connection is replaced with backoff; each new one asks for a drain
+// too, for the rows committed while nobody listened.
+func (r *Relay) listen(ctx context.Context) {
+	attempt := 0
+	for ctx.Err() == nil {
+		conn, err := r.listenConn(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			attempt++
+			wait := backoff.Exponential(attempt, retryMin, retryMax)
+			r.log.WithError(err).WithFields(logrus.Fields{"attempt": attempt, "retry_in": wait.String()}).
+				Warn("relay: cannot listen for outbox notifications; the periodic sweep still runs")
+			sleep(ctx, wait)
+			continue
+		}
+		attempt = 0
+		r.log.WithField("channel", outbox.NotifyChannel).Debug("relay: listening for outbox notifications")
+		r.signal()
+		for {
+			if _, err = conn.WaitForNotification(ctx); err != nil {
+				break
+			}
+			r.signal()
+		}
+		_ = conn.Close(context.WithoutCancel(ctx))
+		if ctx.Err() == nil {
+			r.log.WithError(err).Warn("relay: lost the notification connection; reconnecting")
+		}
+	}
+}
+
+func (r *Relay) listenConn(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{outbox.NotifyChannel}.Sanitize()); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return conn, nil
+}
+
+// dispatch drains whenever asked, until ctx ends. Requests that arrive
+// during a drain fold into one more drain after it, which sees their rows.
+// While the broker is away it waits for it rather than spin; after any
+// other failure it waits with backoff and tries again.
+func (r *Relay) dispatch(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+		for attempt := 1; ; attempt++ {
+			if err := r.broker.WaitConnected(ctx); err != nil {
+				return
+			}
+			_, err := r.Drain(ctx)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			if !isBrokerAway(err) {
+				r.stats.errors.Add(1)
+				r.log.WithError(err).WithField("attempt", attempt).Error("relay: drain failed")
+			}
+			sleep(ctx, backoff.Exponential(attempt, retryMin, retryMax))
+		}
+	}
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

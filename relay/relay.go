@@ -1,0 +1,188 @@
+// Package relay publishes the outbox to RabbitMQ: every committed outbox row
+// reaches the broker, confirmed, whatever the broker does in between.
+//
+// A Relay wakes up in two ways. Every process LISTENs on
+// outbox.NotifyChannel, which each outbox insert notifies at commit, and
+// drains the outbox at once: a commit reaches the broker within milliseconds.
+// A River client owned by the Relay runs a periodic job (every
+// Config.SweepInterval, on whichever process River elected leader) that
+// drains too: the safety net for a lost notification, and what publishes
+// rows whose retry time has come. A second periodic job deletes old
+// published rows and expired idempotency keys.
+//
+// A drain claims due rows in batches with FOR UPDATE SKIP LOCKED, publishes
+// each batch with publisher confirms, and in the same transaction marks the
+// confirmed rows published and the returned or nacked ones failed (attempts +
+// 1, the error, a next attempt time growing exponentially with jitter, or
+// dead at Config.MaxAttempts). Rows the broker never answered for (it went
+// away mid-batch) are left exactly as they were. While the broker is
+// unreachable the relay publishes nothing and burns no row's attempts; the
+// broker package keeps probing with backoff, and the relay resumes the
+// moment it is back.
+//
+// Any number of drains, in one process or many, can run at once: SKIP LOCKED
+// gives each batch rows of its own. A process killed at any point loses
+// nothing: its transaction rolls back and its rows are claimed again. The one
+// price is a duplicate message when the kill falls between the broker's
+// confirmation and the commit; consumers are idempotent by event id (the
+// message id).
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/sirupsen/logrus"
+	logrusslog "github.com/sirupsen/logrus/hooks/slog"
+
+	"github.com/productd/productd/broker"
+	"github.com/productd/productd/logging"
+)
+
+// Relay publishes the outbox of one database to one broker. Create it with
+// New and run it with Run.
+type Relay struct {
+	cfg    Config
+	pool   *pgxpool.Pool
+	broker *broker.Broker
+	pub    *broker.Publisher
+	log    *logrus.Entry
+	river  *river.Client[pgx.Tx]
+
+	// wake asks the dispatcher for a drain; one pending request is enough.
+	wake chan struct{}
+
+	stats counters
+
+	// afterPublish, when set (by tests), runs between the broker's answers
+	// and the marking of the rows; an error aborts the batch as a crash
+	// would.
+	afterPublish func(ctx context.Context, rows int) error
+	// onConfirmed, when set (by benchmarks), receives the event ids of each
+	// batch's confirmed rows once they are marked.
+	onConfirmed func(eventIDs []string)
+}
+
+// New returns a Relay publishing the outbox in pool's database through b.
+func New(pool *pgxpool.Pool, b *broker.Broker, cfg Config, log *logrus.Logger) (*Relay, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &Relay{
+		cfg:    cfg,
+		pool:   pool,
+		broker: b,
+		pub:    b.NewPublisher(cfg.ConfirmTimeout),
+		log:    log.WithField(logging.FieldComponent, "relay"),
+		wake:   make(chan struct{}, 1),
+	}
+	r.river, err = newRiverClient(pool, r, slog.New(logrusslog.NewHandler(log, nil)))
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Client returns the Relay's River client, to mount River UI on.
+func (r *Relay) Client() *river.Client[pgx.Tx] { return r.river }
+
+// Run relays until ctx ends: it starts the River client and the LISTEN
+// wake-ups, and drains once at start. When ctx ends it stops taking new
+// work, lets the batches in flight finish (up to Config.StopTimeout), and
+// returns nil. It fails only if River cannot start.
+func (r *Relay) Run(ctx context.Context) error {
+	// River's own context must outlive ctx: cancelling it would cancel the
+	// jobs in flight instead of letting them finish.
+	if err := r.river.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start river client: %w", err)
+	}
+	r.log.WithFields(logrus.Fields{
+		"batch_size": r.cfg.BatchSize, "concurrency": r.cfg.Concurrency, "max_attempts": r.cfg.MaxAttempts,
+		"sweep_interval": r.cfg.SweepInterval.String(),
+	}).Info("relay: started")
+
+	var wg sync.WaitGroup
+	wg.Go(func() { r.listen(ctx) })
+	wg.Go(func() { r.dispatch(ctx) })
+	r.signal()
+	<-ctx.Done()
+
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
+	defer cancel()
+	if err := r.river.Stop(stopCtx); err != nil {
+		r.log.WithError(err).Warn("relay: jobs still running at the stop timeout; cancelling them")
+		_ = r.river.StopAndCancel(context.WithoutCancel(ctx))
+	}
+	wg.Wait()
+	if err := r.pub.Close(); err != nil {
+		r.log.WithError(err).Debug("relay: close publisher channel")
+	}
+	r.log.WithFields(r.Stats().fields()).Info("relay: stopped")
+	return nil
+}
+
+// signal asks for a drain without waiting for it.
+func (r *Relay) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats are a Relay's counters since it was created.
+type Stats struct {
+	// Batches counts claimed batches that had rows.
+	Batches int64
+	// Published counts rows marked published.
+	Published int64
+	// Returned and Nacked count failed publications, each costing its row an
+	// attempt; Dead counts the rows that ran out of attempts.
+	Returned int64
+	Nacked   int64
+	Dead     int64
+	// Unknown counts publications the broker never answered for; those rows
+	// stay pending without losing an attempt.
+	Unknown int64
+	// Errors counts drains that stopped on an error other than the broker's
+	// absence.
+	Errors int64
+	// Broker is the connection's state and counters.
+	Broker broker.Stats
+}
+
+func (s Stats) fields() logrus.Fields {
+	return logrus.Fields{
+		"batches": s.Batches, "published": s.Published, "returned": s.Returned, "nacked": s.Nacked,
+		"dead": s.Dead, "unknown": s.Unknown, "errors": s.Errors,
+	}
+}
+
+type counters struct {
+	batches, published, returned, nacked, dead, unknown, errors atomic.Int64
+}
+
+// Stats returns the Relay's counters.
+func (r *Relay) Stats() Stats {
+	return Stats{
+		Batches:   r.stats.batches.Load(),
+		Published: r.stats.published.Load(),
+		Returned:  r.stats.returned.Load(),
+		Nacked:    r.stats.nacked.Load(),
+		Dead:      r.stats.dead.Load(),
+		Unknown:   r.stats.unknown.Load(),
+		Errors:    r.stats.errors.Load(),
+		Broker:    r.broker.Stats(),
+	}
+}
+
+// ErrBrokerUnavailable is returned by Drain when the broker is unreachable,
+// or went away during the drain.
+var ErrBrokerUnavailable = errors.New("broker unavailable")
