@@ -237,4 +237,3 @@ func fakeDNS(t *testing.T, ip string) *net.Resolver {
 		return d.DialContext(ctx, "udp", addr)
 	}}
 }
-
