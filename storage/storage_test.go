@@ -204,3 +204,40 @@ func TestNewNeedsTheAddress(t *testing.T) {
 		t.Fatal("New without a bucket succeeded")
 	}
 }
+
+func TestOriginals(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := s3test.New(t)
+	a, err := s.PutOriginal(ctx, "image/png", []byte("png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.PutOriginal(ctx, "image/png", []byte("png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b || !strings.HasSuffix(a, ".png") {
+		t.Fatalf("two uploads got %q and %q", a, b)
+	}
+	if _, err := s.PutOriginal(ctx, "text/plain", []byte("x")); productd.ErrorCode(err) != productd.EUNSUPPORTED {
+		t.Fatalf("text upload: %v, want EUNSUPPORTED", err)
+	}
+	compressed, err := s.Put(ctx, "products/1/0-aaaaaaaaaaaaaaaa.jpg", []byte("c"), "image/jpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the first original goes: not the other upload, not a compressed
+	// image, not a foreign URL.
+	if err := s.DeleteOriginals(ctx, []string{a, compressed, "https://example.com/x.png"}); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyB, _ := s.KeyFromURL(b)
+	if want := []string{keyB, "products/1/0-aaaaaaaaaaaaaaaa.jpg"}; !slices.Equal(left, want) {
+		t.Fatalf("left %v, want %v", left, want)
+	}
+}
