@@ -7,15 +7,21 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/productd/productd"
 )
 
-// entry is a product as the cache keeps it: decoded for FindProductByID and
-// encoded, exactly as the API sends it, for FindProductJSONByID.
+// entry is a product as the cache keeps it: encoded, exactly as the API
+// sends it, for FindProductJSONByID, and decoded for FindProductByID. An
+// entry read from Redis is decoded only when FindProductByID asks, once.
 type entry struct {
-	product *productd.Product
-	json    []byte
+	json                   []byte
+	version, imagesVersion int64
+
+	decodeOnce sync.Once
+	product    *productd.Product
+	decodeErr  error
 }
 
 func newEntry(p *productd.Product) (*entry, error) {
@@ -23,7 +29,23 @@ func newEntry(p *productd.Product) (*entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode product %d: %w", p.ID, err)
 	}
-	return &entry{product: p, json: b}, nil
+	e := &entry{json: b, version: p.Version, imagesVersion: p.ImagesVersion, product: p}
+	e.decodeOnce.Do(func() {})
+	return e, nil
+}
+
+// decoded returns the entry's product, which callers must not modify.
+func (e *entry) decoded() (*productd.Product, error) {
+	e.decodeOnce.Do(func() {
+		var p productd.Product
+		if err := json.Unmarshal(e.json, &p); err != nil {
+			e.decodeErr = fmt.Errorf("decode cached product: %w", err)
+			return
+		}
+		p.Version, p.ImagesVersion = e.version, e.imagesVersion
+		e.product = &p
+	})
+	return e.product, e.decodeErr
 }
 
 // A Redis value under a product key is either a value or a tombstone, told
@@ -42,19 +64,19 @@ const (
 
 // encode returns the Redis value of e.
 func (e *entry) encode() []byte {
-	p := e.product
 	b := make([]byte, 0, len(e.json)+42)
 	b = append(b, valueMark)
-	b = strconv.AppendInt(b, p.Version, 10)
+	b = strconv.AppendInt(b, e.version, 10)
 	b = append(b, ':')
-	b = strconv.AppendInt(b, p.ImagesVersion, 10)
+	b = strconv.AppendInt(b, e.imagesVersion, 10)
 	b = append(b, '|')
 	return append(b, e.json...)
 }
 
 var errBadValue = errors.New("not a cache value")
 
-// decodeEntry reads a value written by encode.
+// decodeEntry reads a value written by encode. It checks the head only; the
+// JSON is decoded by decoded, if ever.
 func decodeEntry(raw []byte) (*entry, error) {
 	if len(raw) == 0 || raw[0] != valueMark {
 		return nil, errBadValue
@@ -69,15 +91,10 @@ func decodeEntry(raw []byte) (*entry, error) {
 	}
 	version, err1 := strconv.ParseInt(string(v), 10, 64)
 	imagesVersion, err2 := strconv.ParseInt(string(iv), 10, 64)
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || !json.Valid(body) {
 		return nil, errBadValue
 	}
-	var p productd.Product
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadValue, err)
-	}
-	p.Version, p.ImagesVersion = version, imagesVersion
-	return &entry{product: &p, json: body}, nil
+	return &entry{json: body, version: version, imagesVersion: imagesVersion}, nil
 }
 
 // isTombstone reports whether raw is an invalidation's tombstone.

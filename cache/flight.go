@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // flights makes concurrent misses of one product share a single load from
@@ -19,13 +20,17 @@ import (
 //     looked after the same last acknowledged write, and any load among them
 //     started after it. An empty token is shared the same way: the key can
 //     only have gone empty again after a tombstone outlived TTL, far longer
-//     than any load may take (LoadTimeout).
+//     than any load may take (LoadTimeout). For the same reason a load that
+//     succeeded stays joinable for linger after it ended, so that a caller
+//     that missed just before it stored the product need not load again.
 //   - When Redis could not be asked (the fallback), nothing tells the callers
 //     apart, so a caller joins only a load that has not begun; otherwise it
 //     starts the next one, which waits for the running one to end. Loads of
 //     one key still run one at a time, and every caller gets a row read after
 //     it arrived.
 type flights struct {
+	linger time.Duration
+
 	mu sync.Mutex
 	m  map[flightKey]*flight
 }
@@ -78,11 +83,18 @@ func (g *flights) run(key flightKey, f *flight, load func() (*entry, error)) {
 	g.mu.Unlock()
 
 	f.e, f.err = load()
-
-	g.mu.Lock()
-	if g.m[key] == f {
-		delete(g.m, key)
-	}
-	g.mu.Unlock()
 	close(f.done)
+
+	forget := func() {
+		g.mu.Lock()
+		if g.m[key] == f {
+			delete(g.m, key)
+		}
+		g.mu.Unlock()
+	}
+	if key.fallback || f.err != nil || g.linger <= 0 {
+		forget()
+		return
+	}
+	time.AfterFunc(g.linger, forget)
 }

@@ -14,6 +14,26 @@ import (
 	"github.com/productd/productd/logging"
 )
 
+// CreateProduct creates through the inner service and then writes a
+// tombstone for the new id. The cache stores no "not found" answers, but a
+// load of the id may be under way (someone asked for it before it existed),
+// and a reader whose client already has the 201 must not share that load:
+// the tombstone gives it another token (see flights). No in-process tier
+// can hold the new id, so none is told.
+func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product, key *productd.IdempotencyKey) (*productd.Created, error) {
+	created, err := s.inner.CreateProduct(ctx, p, key)
+	if err == nil && !created.Replayed {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+		defer cancel()
+		if _, err := s.runInvalidate(ctx, created.ProductID, ""); err != nil {
+			// Nothing is stored for the id; only a load in flight elsewhere
+			// could be shared, which is no reason to retire a generation.
+			s.breaker.failure(err)
+		}
+	}
+	return created, err
+}
+
 // UpdateProduct updates through the inner service and then invalidates the
 // product, before the caller can answer its client.
 func (s *ProductService) UpdateProduct(ctx context.Context, id int64, upd productd.ProductUpdate) (*productd.Product, error) {
@@ -70,9 +90,7 @@ func (s *ProductService) invalidate(ctx context.Context, id int64) {
 	defer s.acks.remove(msgID)
 
 	ictx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	res, err := invalidateScript.Run(ictx, s.client, []string{s.genKey, s.registryKey},
-		s.productPrefix, id, tombstone(), s.cfg.TTL.Milliseconds(), s.channelPrefix,
-		"i "+strconv.FormatInt(id, 10)+" "+msgID+" "+s.id).Int64Slice()
+	res, err := s.runInvalidate(ictx, id, "i "+strconv.FormatInt(id, 10)+" "+msgID+" "+s.id)
 	cancel()
 	if err != nil {
 		s.lost.Add(1)
@@ -105,6 +123,13 @@ func (s *ProductService) invalidate(ctx context.Context, id int64) {
 	if d := time.Until(leaseDeadline); d > 0 {
 		time.Sleep(d)
 	}
+}
+
+// runInvalidate runs invalidateScript for id; the in-process tiers hear of
+// it unless message is empty.
+func (s *ProductService) runInvalidate(ctx context.Context, id int64, message string) ([]int64, error) {
+	return invalidateScript.Run(ctx, s.client, []string{s.genKey, s.registryKey},
+		s.productPrefix, id, tombstone(), s.cfg.TTL.Milliseconds(), s.channelPrefix, message).Int64Slice()
 }
 
 // tombstone returns a value no invalidation has written before.

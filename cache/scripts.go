@@ -46,7 +46,8 @@ return {1, gen}
 // KEYS[1] generation key, KEYS[2] registry of in-process tiers (member:
 // instance id, score: lease end in Redis milliseconds).
 // ARGV[1] product key prefix, ARGV[2] product id, ARGV[3] tombstone,
-// ARGV[4] TTL in milliseconds, ARGV[5] channel prefix, ARGV[6] message.
+// ARGV[4] TTL in milliseconds, ARGV[5] channel prefix, ARGV[6] message, or
+// "" to tell no tier.
 //
 // Returns {gen, instances told, milliseconds until the last lease of an
 // instance that could not be told runs out}.
@@ -56,6 +57,7 @@ redis.call('SET', ARGV[1] .. gen .. ':' .. ARGV[2], ARGV[3], 'PX', ARGV[4])
 if gen > 0 then
   redis.call('SET', ARGV[1] .. (gen - 1) .. ':' .. ARGV[2], ARGV[3], 'PX', ARGV[4])
 end
+if ARGV[6] == '' then return {gen, 0, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,7 @@ func Open(ctx context.Context, inner productd.ProductService, cfg Config) (*Prod
 		firstSub:      make(chan struct{}),
 	}
 	s.ownChannel = s.channelPrefix + s.id
+	s.flights.linger = min(time.Second, cfg.TTL/4)
 	s.gen.Store(-1)
 	s.breaker = newBreaker(cfg.FailureThreshold, cfg.Log)
 	if cfg.Local {
@@ -159,7 +161,11 @@ func (s *ProductService) FindProductByID(ctx context.Context, id int64) (*produc
 	if err != nil {
 		return nil, err
 	}
-	return cloneProduct(e.product), nil
+	p, err := e.decoded()
+	if err != nil {
+		return nil, fmt.Errorf("find product %d: %w", id, err)
+	}
+	return cloneProduct(p), nil
 }
 
 // FindProductJSONByID returns the product's JSON exactly as encoding/json
@@ -239,15 +245,6 @@ func (s *ProductService) load(ctx context.Context, id, gen int64, token string, 
 	return s.flights.do(ctx, flightKey{id: id, gen: gen, token: token}, func() (*entry, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LoadTimeout)
 		defer cancel()
-		// A caller that missed just before another caller's load stored the
-		// product and ended arrives here after that load: look again first.
-		// Whatever is there now is at least as fresh as the caller's token.
-		if e, now, err := s.get(lctx, gen, id); err == nil {
-			if e != nil {
-				return e, nil
-			}
-			token = now
-		}
 		p, err := s.inner.FindProductByID(lctx, id)
 		if err != nil {
 			return nil, err
@@ -285,7 +282,7 @@ func (s *ProductService) fill(ctx context.Context, id, gen int64, token string, 
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	res, err := fillScript.Run(fctx, s.client, []string{s.genKey, s.productKey(gen, id)},
-		gen, token, e.product.Version, e.encode(), s.cfg.TTL.Milliseconds()).Slice()
+		gen, token, e.version, e.encode(), s.cfg.TTL.Milliseconds()).Slice()
 	if err != nil {
 		s.breaker.failure(err)
 		return
@@ -336,12 +333,6 @@ func (s *ProductService) adoptGen(g int64) {
 // the database's indexes instead.
 func (s *ProductService) FindProducts(ctx context.Context, filter productd.ProductFilter) ([]*productd.Product, error) {
 	return s.inner.FindProducts(ctx, filter)
-}
-
-// CreateProduct goes to the inner service. The cache stores no "not found"
-// answers, so a new id has nothing to invalidate.
-func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product, key *productd.IdempotencyKey) (*productd.Created, error) {
-	return s.inner.CreateProduct(ctx, p, key)
 }
 
 func randomHex(n int) string {

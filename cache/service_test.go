@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/api"
@@ -283,5 +284,49 @@ func TestStampede(t *testing.T) {
 	}
 	if n := f.inner.finds.Load(); n != 1 {
 		t.Fatalf("%d concurrent reads of a cold key made %d database reads, want 1 (stats %+v)", readers, n, c.Stats())
+	}
+}
+
+// TestReadAfterCreateDoesNotShareAnEarlierLoad: someone asks for an id before
+// it exists and that load is slow; once the create has been answered, a read
+// of the id must not share the earlier load (and its 404).
+func TestReadAfterCreateDoesNotShareAnEarlierLoad(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c, _ := f.open(redistest.URL(), nil)
+	const nextID = 1 // the first id of the test's own database
+
+	held, release := make(chan struct{}), make(chan struct{})
+	f.inner.holdNextFind(func(*productd.Product) { close(held); <-release })
+	early := make(chan error, 1)
+	go func() {
+		_, err := c.FindProductByID(context.Background(), nextID)
+		early <- err
+	}()
+	<-held // the early load has read "not found" and is not done
+
+	created, err := c.CreateProduct(context.Background(), &productd.Product{UserID: 1, Name: "new", Price: 1}, nil)
+	if err != nil || created.ProductID != nextID {
+		t.Fatalf("create: %+v, %v; want id %d", created, err, nextID)
+	}
+	late := make(chan error, 1)
+	go func() {
+		p, err := c.FindProductByID(context.Background(), nextID)
+		if err == nil && p.Name != "new" {
+			err = fmt.Errorf("read %q", p.Name)
+		}
+		late <- err
+	}()
+	select {
+	case err := <-late:
+		if err != nil {
+			t.Fatalf("read after create: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read after the create waited for the load that began before it")
+	}
+	close(release)
+	if err := <-early; productd.ErrorCode(err) != productd.ENOTFOUND {
+		t.Fatalf("the early read got %v, want not found (it began before the create)", err)
 	}
 }

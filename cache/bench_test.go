@@ -1,0 +1,362 @@
+package cache_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/sirupsen/logrus"
+
+	"github.com/productd/productd"
+	"github.com/productd/productd/api"
+	"github.com/productd/productd/cache"
+	"github.com/productd/productd/db"
+	"github.com/productd/productd/internal/dbtest"
+	"github.com/productd/productd/internal/redistest"
+	"github.com/productd/productd/logging"
+)
+
+// The benchmarks need the real Postgres and Redis, like the tests. The
+// in-process ones (BenchmarkFind) show the cost of one read on each path;
+// BenchmarkHTTP drives the HTTP API with wrk, which `make bench` runs as
+//
+//	go test -run '^$' -bench HTTP -benchtime 1x ./cache
+//
+// and whose figures go to docs/BENCHMARKS.md.
+
+// benchProducts is how many products the miss and fallback paths cycle
+// through, so that no request of a run repeats an id.
+const benchProducts = 60_000
+
+// hotProducts is how many products the hit paths cycle through.
+const hotProducts = 100
+
+// seed inserts n products with images and returns their ids' range start.
+func seed(b *testing.B, n int) (productd.ProductService, int64) {
+	b.Helper()
+	pool := dbtest.NewPool(b)
+	_, err := pool.Exec(context.Background(), `
+		INSERT INTO products (user_id, product_name, product_description, product_price, product_images, compressed_product_images, image_status)
+		SELECT 1 + g % 1000, 'product ' || g, 'a product worth benchmarking, number ' || g, 19.99,
+		       ARRAY['https://example.com/img/' || g || '-a.jpg', 'https://example.com/img/' || g || '-b.jpg'],
+		       ARRAY['http://127.0.0.1:9000/productd/' || g || '-a.jpg', 'http://127.0.0.1:9000/productd/' || g || '-b.jpg'],
+		       'done'
+		FROM generate_series(1, $1) g`, n)
+	if err != nil {
+		b.Fatalf("seed products: %v", err)
+	}
+	var first int64
+	if err := pool.QueryRow(context.Background(), `SELECT min(id) FROM products`).Scan(&first); err != nil {
+		b.Fatal(err)
+	}
+	return db.NewProductService(pool), first
+}
+
+// benchTimeout bounds the Redis calls of the benchmarks' clients, the
+// ceiling's included. It is longer than DefaultTimeout: wrk saturates the two
+// cores, a GET then queues for far more than 100 ms, and the figures are to
+// show throughput, not how often an overloaded machine times out.
+const benchTimeout = time.Second
+
+func openBench(b *testing.B, inner productd.ProductService, url string, local bool) *cache.ProductService {
+	b.Helper()
+	client, err := cache.NewClient(url, benchTimeout)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = client.Close() })
+	c, err := cache.Open(context.Background(), inner, cache.Config{Client: client, Log: logging.Discard(), Prefix: redistest.Prefix(b), Local: local, Timeout: benchTimeout})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// deadRedisURL points at a port nothing listens on.
+func deadRedisURL(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return redistest.WithAddr(b, addr)
+}
+
+// BenchmarkFind measures one FindProductByID (and the JSON variant) on each
+// path, against a bare GET of the same bytes as the ceiling.
+func BenchmarkFind(b *testing.B) {
+	inner, first := seed(b, 1)
+	ctx := context.Background()
+	raw := redistest.Client(b)
+	ceilingKey := redistest.Prefix(b) + "ceiling"
+	p, err := inner.FindProductByID(ctx, first)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := json.Marshal(p)
+	if err := raw.Set(ctx, ceilingKey, body, 0).Err(); err != nil {
+		b.Fatal(err)
+	}
+	ceilingClient, _ := cache.NewClient(redistest.URL(), benchTimeout)
+	b.Cleanup(func() { _ = ceilingClient.Close() })
+
+	redisTier := openBench(b, inner, redistest.URL(), false)
+	localTier := openBench(b, inner, redistest.URL(), true)
+	down := openBench(b, inner, deadRedisURL(b), false)
+	for _, c := range []*cache.ProductService{redisTier, localTier} {
+		for range 3 { // miss, hit (which fills the local tier), local hit
+			if _, err := c.FindProductByID(ctx, first); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	run := func(name string, read func() error) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := read(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+	run("ceiling-redis-get", func() error { return ceilingClient.Get(ctx, ceilingKey).Err() })
+	run("redis-hit", func() error { _, err := redisTier.FindProductByID(ctx, first); return err })
+	run("redis-hit-json", func() error { _, err := redisTier.FindProductJSONByID(ctx, first); return err })
+	run("local-hit", func() error { _, err := localTier.FindProductByID(ctx, first); return err })
+	run("local-hit-json", func() error { _, err := localTier.FindProductJSONByID(ctx, first); return err })
+	run("redis-down", func() error { _, err := down.FindProductByID(ctx, first); return err })
+	run("database-only", func() error { _, err := inner.FindProductByID(ctx, first); return err })
+	run("encode-json", func() error { _, err := json.Marshal(p); return err })
+}
+
+// BenchmarkHTTP runs wrk (2 threads, 50 connections) against GET
+// /products/{id} on each path and against its ceiling, several rounds
+// interleaved so that the machine's other load falls on all of them alike,
+// and reports the median requests per second of each and its ratio to the
+// ceiling. It ignores b.N: run it with -benchtime 1x.
+//
+// BENCH_CACHE_SECONDS (default 5) sets each wrk run's length and
+// BENCH_CACHE_ROUNDS (default 3) the number of rounds.
+func BenchmarkHTTP(b *testing.B) {
+	wrkPath, err := exec.LookPath("wrk")
+	if err != nil {
+		b.Fatal("wrk is not installed: apt-get install -y wrk")
+	}
+	seconds, rounds := envInt("BENCH_CACHE_SECONDS", 5), envInt("BENCH_CACHE_ROUNDS", 3)
+	gin.SetMode(gin.ReleaseMode)
+	ctx := context.Background()
+	inner, first := seed(b, benchProducts)
+	scripts := b.TempDir()
+	hot := writeScript(b, scripts, "hot.lua", first, hotProducts)
+	cold := writeScript(b, scripts, "cold.lua", first, benchProducts)
+
+	// The access log is formatted as productd formats it; only the write
+	// to a terminal or a file is left out.
+	accessLog, err := logging.New(io.Discard, "info", "json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	quietLog, err := logging.New(io.Discard, "warn", "json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	apiServerLogging := func(products productd.ProductService, log *logrus.Logger) http.Handler {
+		s := api.NewServer(api.Config{Products: products, Log: log})
+		// The handler the API would have with the raw-JSON interface
+		// proposed in the cache's report: the same router and middleware,
+		// bytes sent as the cache holds them.
+		if raw, ok := products.(interface {
+			FindProductJSONByID(context.Context, int64) ([]byte, error)
+		}); ok {
+			s.Router().GET("/raw/products/:id", func(c *gin.Context) {
+				id, _ := strconv.ParseInt(c.Param("id"), 10, 64)
+				body, err := raw.FindProductJSONByID(c.Request.Context(), id)
+				if err != nil {
+					c.Status(http.StatusInternalServerError)
+					return
+				}
+				c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+			})
+		}
+		return s
+	}
+	apiServer := func(products productd.ProductService) http.Handler { return apiServerLogging(products, accessLog) }
+
+	// The ceiling: Gin without middleware, one GET of the product's JSON
+	// from Redis, the bytes written as they came.
+	ceilingClient, err := cache.NewClient(redistest.URL(), benchTimeout)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ceilingClient.Close() })
+	ceilingPrefix := redistest.Prefix(b)
+	for id := first; id < first+hotProducts; id++ {
+		p, err := inner.FindProductByID(ctx, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := json.Marshal(p)
+		if err := ceilingClient.Set(ctx, ceilingPrefix+strconv.FormatInt(id, 10), body, 0).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ceiling := gin.New()
+	ceiling.GET("/products/:id", func(c *gin.Context) {
+		body, err := ceilingClient.Get(c.Request.Context(), ceilingPrefix+c.Param("id")).Bytes()
+		if err != nil {
+			c.Status(http.StatusInternalServerError)
+			return
+		}
+		c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	})
+
+	redisTier := openBench(b, inner, redistest.URL(), false)
+	localTier := openBench(b, inner, redistest.URL(), true)
+	down := openBench(b, inner, deadRedisURL(b), false)
+
+	type variant struct {
+		name, path, script string
+		handler            func() http.Handler // a fresh one per round where state matters
+	}
+	fixed := func(h http.Handler) func() http.Handler { return func() http.Handler { return h } }
+	variants := []variant{
+		{"ceiling: bare gin + redis GET", "/products/", hot, fixed(ceiling)},
+		{"hit, redis tier", "/products/", hot, fixed(apiServer(redisTier))},
+		{"hit, local tier", "/products/", hot, fixed(apiServer(localTier))},
+		{"hit, redis tier, raw JSON", "/raw/products/", hot, fixed(apiServer(redisTier))},
+		{"hit, local tier, raw JSON", "/raw/products/", hot, fixed(apiServer(localTier))},
+		// What the API's middleware (request id, access log line) costs.
+		{"hit, redis tier, raw JSON, no access log", "/raw/products/", hot, fixed(apiServerLogging(redisTier, quietLog))},
+		{"database only (no cache)", "/products/", cold, fixed(apiServer(inner))},
+		// Every request of a run asks for a product no earlier request of
+		// the run did, in a cache that is new for the run.
+		{"miss (load + fill)", "/products/", cold, func() http.Handler { return apiServer(openBench(b, inner, redistest.URL(), false)) }},
+		{"redis down (breaker open)", "/products/", cold, fixed(apiServer(down))},
+	}
+	// Warm the hit paths (miss, then hit, then local hit).
+	for id := first; id < first+hotProducts; id++ {
+		for range 3 {
+			if _, err := redisTier.FindProductByID(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := localTier.FindProductByID(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+
+	results := make(map[string][]float64)
+	for round := range rounds {
+		for _, v := range variants {
+			rps := runWrk(b, wrkPath, v.handler(), v.path, v.script, seconds)
+			results[v.name] = append(results[v.name], rps)
+			b.Logf("round %d  %-32s %10.0f req/s", round+1, v.name, rps)
+		}
+	}
+
+	ceilingRPS := median(results[variants[0].name])
+	var report strings.Builder
+	fmt.Fprintf(&report, "\n| path | requests/s (median of %d × %d s) | ratio to ceiling |\n|---|---:|---:|\n", rounds, seconds)
+	for _, v := range variants {
+		m := median(results[v.name])
+		fmt.Fprintf(&report, "| %s | %.0f | %.0f %% |\n", v.name, m, 100*m/ceilingRPS)
+		b.ReportMetric(m, metricName(v.name)+"-req/s")
+	}
+	b.Log(report.String())
+	st := localTier.Stats()
+	b.Logf("local tier stats: %+v", st)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// writeScript writes a wrk script that cycles each connection through n ids
+// from first on, the two threads on alternate ids.
+func writeScript(b *testing.B, dir, name string, first int64, n int) string {
+	b.Helper()
+	script := fmt.Sprintf(`
+local next_tid = 0
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+end
+function init(args)
+  counter = 0
+  prefix = args[1]
+end
+function request()
+  counter = counter + 1
+  return wrk.format("GET", prefix .. (%d + (counter * 2 + tid) %% %d))
+end
+`, first, n)
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+var rpsLine = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+
+// runWrk serves h on a loopback port for the length of one wrk run.
+func runWrk(b *testing.B, wrkPath string, h http.Handler, path, script string, seconds int) float64 {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	out, err := exec.Command(wrkPath, "-t2", "-c50", fmt.Sprintf("-d%ds", seconds), "-s", script,
+		"http://"+ln.Addr().String(), "--", path).CombinedOutput()
+	if err != nil {
+		b.Fatalf("wrk: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "Non-2xx") {
+		b.Fatalf("wrk saw errors:\n%s", out)
+	}
+	m := rpsLine.FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("no Requests/sec in wrk's output:\n%s", out)
+	}
+	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	return rps
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func metricName(s string) string {
+	return strings.Trim(regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(s), "-"), "-")
+}
