@@ -56,6 +56,16 @@ func (b *breaker) state() BreakerState {
 	return BreakerClosed
 }
 
+// openFor returns how long the breaker has been open, 0 when closed.
+func (b *breaker) openFor() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.open.Load() {
+		return 0
+	}
+	return time.Since(b.openedAt)
+}
+
 // success notes a Redis call that worked.
 func (b *breaker) success() {
 	if b.failures.Load() != 0 {

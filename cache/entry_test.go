@@ -71,8 +71,8 @@ func TestDecodeEntryRefusesOtherValues(t *testing.T) {
 	if !isTombstone([]byte(tombstone())) || isTombstone([]byte("V1:1|{}")) || isTombstone(nil) {
 		t.Fatal("isTombstone tells tombstones from values wrongly")
 	}
-	if tombstone() == tombstone() {
-		t.Fatal("two tombstones are equal")
+	if a, b := tombstone(), tombstone(); a == b {
+		t.Fatalf("two tombstones are equal: %s", a)
 	}
 }
 

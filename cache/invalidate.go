@@ -98,9 +98,12 @@ func (s *ProductService) invalidate(ctx context.Context, id int64) {
 		s.log.WithField(logging.FieldProductID, id).WithError(err).
 			Warn("invalidation could not reach redis: the generation moves on when it answers again")
 		s.breaker.trip("an invalidation could not reach redis", err)
-		if s.local != nil || s.sawTiers.Load() {
-			// Other instances' tiers stop answering when their leases end,
-			// as nobody can renew one without Redis.
+		// If Redis is away for every instance, their tiers stop answering
+		// once their leases end, and this write must not be answered before.
+		// After two lease lengths of outage they all have; and an instance
+		// that still reaches Redis renews its lease however long one waits,
+		// which leaves it to the generation move on recovery.
+		if (s.local != nil || s.sawTiers.Load()) && s.breaker.openFor() < 2*s.cfg.LeaseTTL {
 			time.Sleep(s.cfg.LeaseTTL)
 		}
 		return

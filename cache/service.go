@@ -47,6 +47,8 @@ type ProductService struct {
 	// subscribed is true while the subscription to ownChannel and
 	// eventsChannel is confirmed and answering pings.
 	subscribed atomic.Bool
+	// subErr is the error that ended the last subscription.
+	subErr atomic.Pointer[error]
 	// lost counts invalidations that did not reach Redis; lostHandled is
 	// the count the last recovery moved the generation for.
 	lost        atomic.Uint64
@@ -85,8 +87,9 @@ func Open(ctx context.Context, inner productd.ProductService, cfg Config) (*Prod
 		genKey:        cfg.Prefix + "gen",
 		registryKey:   cfg.Prefix + "tiers",
 		productPrefix: cfg.Prefix + "p:",
-		channelPrefix: cfg.Prefix + "inv:",
-		eventsChannel: cfg.Prefix + "events",
+		// Channels, unlike keys, are shared by all of a server's databases.
+		channelPrefix: cfg.Prefix + "db" + strconv.Itoa(cfg.Client.Options().DB) + ":inv:",
+		eventsChannel: cfg.Prefix + "db" + strconv.Itoa(cfg.Client.Options().DB) + ":events",
 		base:          time.Now(),
 		firstSub:      make(chan struct{}),
 	}

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -47,6 +48,7 @@ func (s *ProductService) subscribe(ctx context.Context) {
 			return
 		}
 		s.subscribed.Store(false)
+		s.subErr.Store(&err)
 		s.breaker.trip("the invalidation subscription was lost", err)
 		report()
 		sleep(ctx, s.cfg.ProbeInterval)
@@ -154,6 +156,9 @@ func (s *ProductService) maintain(ctx context.Context) {
 // this instance must hear about can be missed from then on.
 func (s *ProductService) recover(ctx context.Context) error {
 	if !s.subscribed.Load() {
+		if last := s.subErr.Load(); last != nil {
+			return fmt.Errorf("%w: %w", errNotSubscribed, *last)
+		}
 		return errNotSubscribed
 	}
 	lost := s.lost.Load()

@@ -32,6 +32,11 @@ type Config struct {
 	// RedisURL is REDIS_URL, default redis://127.0.0.1:6379/0.
 	RedisURL string
 
+	// CacheLocal (CACHE_LOCAL, default true) keeps the hottest products in
+	// memory in front of Redis, invalidated across processes (see package
+	// cache). Every process sharing a Redis should set it alike.
+	CacheLocal bool
+
 	// S3Endpoint (S3_ENDPOINT, default 127.0.0.1:9000) is host:port of the
 	// S3 API; S3UseSSL (S3_USE_SSL, default false) selects https.
 	S3Endpoint  string
@@ -85,6 +90,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		DatabaseURL:     r.url("DATABASE_URL", seedDatabaseURL(lookup), "postgres", "postgresql"),
 		AMQPURL:         r.url("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "amqp", "amqps"),
 		RedisURL:        r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix"),
+		CacheLocal:      r.bool("CACHE_LOCAL", true),
 		S3Endpoint:      r.hostPort("S3_ENDPOINT", "127.0.0.1:9000"),
 		S3UseSSL:        r.bool("S3_USE_SSL", false),
 		S3AccessKey:     r.str("S3_ACCESS_KEY", "minioadmin"),

@@ -1,7 +1,32 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
 
-// setupCache wraps a.products with the Redis cache. Placeholder until the
-// cache lands (issue 5): reads go straight to Postgres until then.
-func setupCache(ctx context.Context, a *app) error { return nil }
+	"github.com/redis/go-redis/v9"
+
+	"github.com/productd/productd/cache"
+)
+
+// setupCache wraps a.products with the Redis cache, so that every role reads
+// through it and every write (the API's and the image worker's) invalidates
+// it. A Redis that does not answer is no reason to stop: the cache starts
+// degraded, reading from Postgres, and uses Redis once it answers. Its
+// background work ends with ctx.
+func setupCache(ctx context.Context, a *app) error {
+	redis.SetLogger(cache.RedisLogger{Log: a.log})
+	client, err := cache.NewClient(a.cfg.RedisURL, cache.DefaultTimeout)
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	c, err := cache.Open(ctx, a.products, cache.Config{Client: client, Log: a.log, Local: a.cfg.CacheLocal})
+	if err != nil {
+		return fmt.Errorf("open cache: %w", err)
+	}
+	a.products = c
+	// Passes while Redis is away: a degraded cache still serves, and an
+	// unready instance would lose its traffic for what only costs speed.
+	a.checks.Add("redis", c.Check)
+	return nil
+}
