@@ -1,0 +1,84 @@
+package imageworker
+
+import (
+	"runtime"
+	"time"
+
+	"github.com/productd/productd/imageworker/internal/compress"
+	"github.com/productd/productd/imageworker/internal/fetch"
+)
+
+// Config is every setting of the worker. Zero fields take the default in
+// their comment.
+type Config struct {
+	// MaxSide is the box every image is fitted into, in pixels per side;
+	// smaller images keep their size (default 1024).
+	MaxSide int
+	// Quality is the JPEG quality of compressed images (default 82; see
+	// compress.DefaultQuality for why).
+	Quality int
+	// MaxPixels refuses images whose header declares more pixels, before
+	// any decoding (default 50 million).
+	MaxPixels int64
+
+	// MaxDownloadBytes caps an original, downloaded or read from storage
+	// (default 25 MiB).
+	MaxDownloadBytes int64
+	// FetchTimeout bounds one download, redirects included (default 15s).
+	FetchTimeout time.Duration
+	// MaxRedirects bounds the redirects a download follows (default 5).
+	MaxRedirects int
+	// FetchAllow lists host names and CIDRs the SSRF guard lets through
+	// (IMAGE_FETCH_ALLOW; default empty).
+	FetchAllow []string
+
+	// Concurrency is how many images are fetched, compressed and stored at
+	// once, across messages, and how many messages are handled at once
+	// (default GOMAXPROCS: compressing is CPU-bound). With the defaults the
+	// worker's memory stays under Concurrency × (MaxDownloadBytes + the
+	// decoder's few MB for a JPEG; up to 8 bytes a pixel for PNG).
+	Concurrency int
+	// Prefetch is how many unacknowledged messages RabbitMQ sends ahead
+	// (default 2 × Concurrency).
+	Prefetch int
+	// MessageTimeout bounds the handling of one message; running out is a
+	// transient failure, retried later (default 2m).
+	MessageTimeout time.Duration
+	// DrainTimeout is how long, once Run's context ends, messages already
+	// being handled may take to finish; those still running then are
+	// returned to the queue (default 20s).
+	DrainTimeout time.Duration
+}
+
+// Defaults of Config not given by the compress and fetch packages.
+const (
+	DefaultMessageTimeout = 2 * time.Minute
+	DefaultDrainTimeout   = 20 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	cc := compress.New(compress.Config{MaxSide: c.MaxSide, Quality: c.Quality, MaxPixels: c.MaxPixels}).Config()
+	c.MaxSide, c.Quality, c.MaxPixels = cc.MaxSide, cc.Quality, cc.MaxPixels
+	if c.MaxDownloadBytes <= 0 {
+		c.MaxDownloadBytes = fetch.DefaultMaxBytes
+	}
+	if c.FetchTimeout <= 0 {
+		c.FetchTimeout = fetch.DefaultTimeout
+	}
+	if c.MaxRedirects <= 0 {
+		c.MaxRedirects = fetch.DefaultMaxRedirects
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	if c.Prefetch <= 0 {
+		c.Prefetch = 2 * c.Concurrency
+	}
+	if c.MessageTimeout <= 0 {
+		c.MessageTimeout = DefaultMessageTimeout
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	return c
+}

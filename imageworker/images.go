@@ -1,0 +1,174 @@
+package imageworker
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/productd/productd"
+	"github.com/productd/productd/storage"
+)
+
+// imageError says which of a product's images failed.
+type imageError struct {
+	index, total int
+	url          string
+	err          error
+}
+
+func (e *imageError) Error() string {
+	u := e.url
+	if len(u) > 120 {
+		u = u[:117] + "..."
+	}
+	return fmt.Sprintf("image %d of %d (%s): %s", e.index+1, e.total, u, productd.ErrorMessage(e.err))
+}
+
+func (e *imageError) Unwrap() error { return e.err }
+
+// processImages compresses every image of ev and writes the result with one
+// version-guarded update. Images run in parallel within the worker's
+// concurrency; the first permanent failure stops the others, since the
+// product cannot end done.
+func (w *Worker) processImages(ctx context.Context, log *logrus.Entry, ev productd.Event) error {
+	if len(ev.Images) == 0 {
+		return nil // the product's image_status is none, and stays so
+	}
+	p, err := w.products.FindProductByID(ctx, ev.ProductID)
+	switch {
+	case productd.ErrorCode(err) == productd.ENOTFOUND:
+		log.Info("imageworker: the product is gone; nothing to do")
+		return nil
+	case err != nil:
+		return err
+	case p.ImagesVersion > ev.ProductVersion:
+		log.WithField("images_version", p.ImagesVersion).Info("imageworker: stale event, the images have changed since; skipped")
+		return nil
+	case p.ImagesVersion == ev.ProductVersion && p.ImageStatus == productd.ImageStatusDone:
+		// A redelivery of an event already done (the worker stopped after
+		// writing, before acking): the same work would write the same result.
+		log.Info("imageworker: images already done; duplicate delivery acknowledged")
+		return nil
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	urls := make([]string, len(ev.Images))
+	errs := make([]error, len(ev.Images))
+	var wg sync.WaitGroup
+	for i, src := range ev.Images {
+		wg.Go(func() {
+			u, err := w.processImage(ctx, ev.ProductID, i, src)
+			if err != nil {
+				errs[i] = &imageError{index: i, total: len(ev.Images), url: src, err: err}
+				if permanent(err) {
+					cancel()
+				}
+			}
+			urls[i] = u
+		})
+	}
+	wg.Wait()
+	if err := firstError(errs); err != nil {
+		return err
+	}
+	if w.hooks.stored != nil {
+		if err := w.hooks.stored(ev); err != nil {
+			return err
+		}
+	}
+
+	changed, err := w.products.SetImageResult(ctx, productd.ImageResult{
+		ProductID: ev.ProductID, ImagesVersion: ev.ProductVersion, Status: productd.ImageStatusDone, CompressedImages: urls,
+	})
+	if err != nil {
+		return fmt.Errorf("write image result: %w", err)
+	}
+	if !changed {
+		return w.discardStale(ctx, log, ev, urls)
+	}
+	log.WithField("images", len(urls)).Info("imageworker: images done")
+	return nil
+}
+
+// firstError returns the first permanent error of errs, or else the first
+// error: a permanent failure decides the product's fate even while another
+// image's failure might pass.
+func firstError(errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err != nil && permanent(err) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// processImage fetches, compresses and stores the index-th image of a
+// product and returns the compressed image's URL.
+func (w *Worker) processImage(ctx context.Context, productID int64, index int, src string) (string, error) {
+	select {
+	case w.slots <- struct{}{}:
+		defer func() { <-w.slots }()
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	original, err := w.original(ctx, src)
+	if err != nil {
+		return "", err
+	}
+	res, err := w.compressor.Compress(original)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(original)
+	key := storage.CompressedKey(productID, index, sum[:], res.Format.Ext())
+	return w.store.Put(ctx, key, res.Data, res.Format.ContentType())
+}
+
+// original returns the bytes of an original: from storage when it is one
+// of our uploads, over HTTP otherwise.
+func (w *Worker) original(ctx context.Context, src string) ([]byte, error) {
+	if key, ok := w.store.KeyFromURL(src); ok {
+		return w.store.Get(ctx, key, w.cfg.MaxDownloadBytes)
+	}
+	return w.fetcher.Get(ctx, src)
+}
+
+// discardStale handles a result the database refused because the product
+// changed or went away while its images were processed. For a product that
+// is gone, the objects just stored would never be deleted: remove them. For
+// one whose images changed, they may be shared with the newer images (same
+// original at the same place, same key), so they stay.
+func (w *Worker) discardStale(ctx context.Context, log *logrus.Entry, ev productd.Event, urls []string) error {
+	_, err := w.products.FindProductByID(ctx, ev.ProductID)
+	if productd.ErrorCode(err) != productd.ENOTFOUND {
+		log.Info("imageworker: the images changed while they were processed; result dropped")
+		return nil
+	}
+	log.Info("imageworker: the product was deleted while its images were processed; removing them")
+	var keys []string
+	for _, u := range urls {
+		if k, ok := w.store.KeyFromURL(u); ok {
+			keys = append(keys, k)
+		}
+	}
+	return w.store.Delete(ctx, keys...)
+}
+
+// deleteImages removes a deleted product's objects: all its compressed
+// images and the originals it had uploaded.
+func (w *Worker) deleteImages(ctx context.Context, log *logrus.Entry, ev productd.Event) error {
+	urls := append(append([]string(nil), ev.Images...), ev.CompressedImages...)
+	if err := w.store.DeleteProduct(ctx, ev.ProductID, urls...); err != nil {
+		return fmt.Errorf("delete images of product %d: %w", ev.ProductID, err)
+	}
+	log.Info("imageworker: images of the deleted product removed")
+	return nil
+}
