@@ -51,7 +51,7 @@ type Worker struct {
 	// duplicate publication), so that the event is processed and written
 	// once.
 	inFlight singleflight.Group
-	hooks hooks
+	hooks    hooks
 }
 
 // hooks let tests watch and interrupt the worker; nil fields do nothing.
