@@ -1,16 +1,82 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"time"
 
-// runWorker compresses product images until ctx is cancelled.
-// Placeholder until the image worker lands (issue 4).
+	"github.com/productd/productd/broker"
+	"github.com/productd/productd/config"
+	"github.com/productd/productd/imageworker"
+	"github.com/productd/productd/internal/backoff"
+	"github.com/productd/productd/storage"
+)
+
+// runWorker compresses product images until ctx is cancelled, then lets the
+// images in flight finish within two thirds of the shutdown timeout and
+// returns the rest to the queue.
 func runWorker(ctx context.Context, a *app) error {
-	a.log.Warn("worker: not built yet")
-	<-ctx.Done()
-	return ctx.Err()
+	store, err := storage.New(storageConfig(a.cfg))
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	b, err := broker.New(broker.Config{URL: a.cfg.AMQPURL, ConnectionName: "productd worker"}, a.log)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer b.Close()
+	w, err := imageworker.New(imageworker.Config{
+		FetchAllow:   a.cfg.ImageFetchAllow,
+		DrainTimeout: a.cfg.ShutdownTimeout * 2 / 3,
+	}, a.products, store, b, a.log)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
 }
 
 // setupStorage connects the object storage that keeps uploaded originals
-// and sets a.originals. Placeholder until the image worker lands (issue 4):
-// uploads are refused until then.
-func setupStorage(ctx context.Context, a *app) error { return nil }
+// and sets a.originals. A MinIO that does not answer at start is no reason to
+// stop: uploads fail with 503 until it answers, and the bucket and its read
+// policy are set up in the background as soon as it does.
+func setupStorage(ctx context.Context, a *app) error {
+	store, err := storage.New(storageConfig(a.cfg))
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	a.originals = store
+	go ensureBucket(ctx, a, store)
+	return nil
+}
+
+// ensureBucket creates the bucket and its policy, retrying with a growing
+// wait until it succeeds or ctx ends.
+func ensureBucket(ctx context.Context, a *app, store *storage.Store) {
+	log := a.log.WithField("bucket", store.Bucket())
+	for attempt := 1; ; attempt++ {
+		err := store.EnsureBucket(ctx)
+		if err == nil {
+			log.Info("storage: bucket ready")
+			return
+		}
+		wait := backoff.Exponential(attempt, time.Second, time.Minute)
+		log.WithError(err).WithField("retry_in", wait.String()).Warn("storage: bucket not ready; uploads fail until it is")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// storageConfig is the object storage's part of the settings.
+func storageConfig(c *config.Config) storage.Config {
+	return storage.Config{
+		Endpoint:  c.S3Endpoint,
+		UseSSL:    c.S3UseSSL,
+		AccessKey: c.S3AccessKey,
+		SecretKey: c.S3SecretKey,
+		Bucket:    c.S3Bucket,
+		PublicURL: c.S3PublicURL,
+	}
+}
