@@ -1,24 +1,281 @@
 package api
 
 import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/productd/productd"
 )
 
-// decodeMultipartCreate reads a multipart create request: the product fields
-// and up to productd.MaxImages image files. It stores the files through
-// Config.Originals before the product's transaction and returns their URLs
-// as stored, so that the caller can remove them if the transaction fails, and
-// the idempotency hash of the request.
-//
-// Uploads arrive with the image worker; until then multipart is refused.
-func (s *Server) decodeMultipartCreate(c *gin.Context) (p *productd.Product, hash []byte, stored []string, err error) {
-	return nil, nil, nil, productd.Errorf(productd.EUNSUPPORTED, "multipart/form-data uploads are not enabled on this server")
+// Limits of a multipart request, on top of Config.MaxUploadBytes for the
+// whole body.
+const (
+	// MaxImageFileBytes caps one uploaded image, as the image worker caps
+	// a download.
+	MaxImageFileBytes = 25 << 20
+	// maxFieldBytes caps one text field: the longest, a description of
+	// 5,000 characters, is at most 20 KB of UTF-8.
+	maxFieldBytes = 64 << 10
+)
+
+// The multipart field names: the JSON body's, with image URLs and image
+// files in fields of their own.
+const (
+	fieldImageURLs  = "product_image_urls"
+	fieldImageFiles = "product_images"
+)
+
+// acceptedImageTypes are the upload types the image worker can compress,
+// as sniffed from the content.
+var acceptedImageTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
+
+// multipartForm is a multipart request read into memory: its text fields in
+// order of appearance and its image files.
+type multipartForm struct {
+	fields map[string][]string
+	urls   []string
+	// urlsSent tells an empty product_image_urls (clear the images) from
+	// none at all (keep them), for PATCH.
+	urlsSent bool
+	files    []uploadedFile
 }
 
-// decodeMultipartUpdate reads a multipart PATCH request; see
-// decodeMultipartCreate.
+type uploadedFile struct {
+	name        string
+	contentType string
+	data        []byte
+}
+
+// readMultipart reads the whole request, refusing unknown fields, more
+// than productd.MaxImages images, oversized parts and files that are not
+// accepted images. allowed lists the text fields the request may carry.
+func (s *Server) readMultipart(c *gin.Context, allowed ...string) (*multipartForm, error) {
+	_, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || params["boundary"] == "" {
+		return nil, productd.Errorf(productd.EINVALID, "multipart/form-data without a boundary")
+	}
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes)
+	mr := multipart.NewReader(body, params["boundary"])
+	form := &multipartForm{fields: map[string][]string{}}
+	known := map[string]bool{}
+	for _, f := range allowed {
+		known[f] = true
+	}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, s.multipartError(err)
+		}
+		name := part.FormName()
+		switch {
+		case name == fieldImageFiles && part.FileName() != "":
+			f, err := readImageFile(part, len(form.files))
+			if err != nil {
+				return nil, s.multipartError(err)
+			}
+			form.files = append(form.files, f)
+		case name == fieldImageURLs || name == fieldImageFiles:
+			// A product_images part that is not a file is taken for a URL,
+			// as in the JSON body.
+			v, err := readField(part)
+			if err != nil {
+				return nil, s.multipartError(err)
+			}
+			form.urlsSent = true
+			if v != "" {
+				form.urls = append(form.urls, v)
+			}
+		case known[name]:
+			if len(form.fields[name]) > 0 {
+				return nil, productd.Errorf(productd.EINVALID, "%s is given more than once", name)
+			}
+			v, err := readField(part)
+			if err != nil {
+				return nil, s.multipartError(err)
+			}
+			form.fields[name] = []string{v}
+		default:
+			return nil, productd.Errorf(productd.EINVALID, "unknown field %q", name)
+		}
+		if n := len(form.urls) + len(form.files); n > productd.MaxImages {
+			return nil, productd.Errorf(productd.EUNPROCESSABLE, "product_images has more than %d entries", productd.MaxImages)
+		}
+	}
+	return form, nil
+}
+
+// readField reads a text part.
+func readField(part *multipart.Part) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxFieldBytes {
+		return "", productd.Errorf(productd.ETOOLARGE, "field %s is over %d bytes", part.FormName(), maxFieldBytes)
+	}
+	return string(b), nil
+}
+
+// readImageFile reads the index-th file part and sniffs its type.
+func readImageFile(part *multipart.Part, index int) (uploadedFile, error) {
+	name := part.FileName()
+	data, err := io.ReadAll(io.LimitReader(part, MaxImageFileBytes+1))
+	if err != nil {
+		return uploadedFile{}, err
+	}
+	if len(data) > MaxImageFileBytes {
+		return uploadedFile{}, productd.Errorf(productd.ETOOLARGE, "image file %d (%s) is over the limit of %d MiB", index+1, name, MaxImageFileBytes>>20)
+	}
+	ct := http.DetectContentType(data)
+	if !acceptedImageTypes[ct] {
+		return uploadedFile{}, productd.Errorf(productd.EUNSUPPORTED, "image file %d (%s) is %s, not a JPEG, PNG, GIF or WebP image", index+1, name, ct)
+	}
+	return uploadedFile{name: name, contentType: ct, data: data}, nil
+}
+
+// multipartError turns a read error into the client's error: a body over
+// the limit is 413, a broken body 400; application errors pass unchanged.
+func (s *Server) multipartError(err error) error {
+	var appErr *productd.Error
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &appErr):
+		return appErr
+	case errors.As(err, &tooLarge):
+		return productd.Errorf(productd.ETOOLARGE, "request body is over the limit of %d bytes", s.cfg.MaxUploadBytes)
+	}
+	return productd.Errorf(productd.EINVALID, "malformed multipart body: %v", err)
+}
+
+// fileHashes returns the SHA-256 of every file, in order: what identifies
+// the uploads of a request for idempotency, since their stored URLs are new
+// on every try.
+func (f *multipartForm) fileHashes() [][]byte {
+	hashes := make([][]byte, len(f.files))
+	for i, file := range f.files {
+		sum := sha256.Sum256(file.data)
+		hashes[i] = sum[:]
+	}
+	return hashes
+}
+
+// value returns the single value of a text field and whether it was sent.
+func (f *multipartForm) value(name string) (string, bool) {
+	v := f.fields[name]
+	if len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
+// storeFiles stores the form's files as originals and returns their URLs.
+// When one fails, those already stored are removed again.
+func (s *Server) storeFiles(c *gin.Context, files []uploadedFile) ([]string, error) {
+	if len(files) == 0 {
+		return nil, nil
+	}
+	if s.cfg.Originals == nil {
+		return nil, productd.Errorf(productd.EUNSUPPORTED, "image uploads are not enabled on this server; send image URLs")
+	}
+	urls := make([]string, 0, len(files))
+	for _, f := range files {
+		u, err := s.cfg.Originals.PutOriginal(c.Request.Context(), f.contentType, f.data)
+		if err != nil {
+			s.deleteOriginals(c, urls)
+			return nil, fmt.Errorf("store uploaded image %s: %w", f.name, err)
+		}
+		urls = append(urls, u)
+	}
+	return urls, nil
+}
+
+// decodeMultipartCreate reads a multipart create request: the product fields
+// and up to productd.MaxImages images, URLs in product_image_urls parts and
+// files in product_images parts; product_images lists the URLs first, then
+// the files, each in the order sent. It stores the files through
+// Config.Originals before the product's transaction and returns their URLs
+// as stored, so that the caller can remove them if the transaction fails,
+// and the idempotency hash of the request.
+func (s *Server) decodeMultipartCreate(c *gin.Context) (p *productd.Product, hash []byte, stored []string, err error) {
+	form, err := s.readMultipart(c, "user_id", "product_name", "product_description", "product_price")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p = &productd.Product{Images: form.urls}
+	userID, ok := form.value("user_id")
+	if !ok {
+		return nil, nil, nil, productd.Errorf(productd.EUNPROCESSABLE, "user_id is required")
+	}
+	if p.UserID, err = strconv.ParseInt(userID, 10, 64); err != nil {
+		return nil, nil, nil, productd.Errorf(productd.EINVALID, "user_id must be an integer, not %q", userID)
+	}
+	if p.Name, ok = form.value("product_name"); !ok {
+		return nil, nil, nil, productd.Errorf(productd.EUNPROCESSABLE, "product_name is required")
+	}
+	p.Description, _ = form.value("product_description")
+	price, ok := form.value("product_price")
+	if !ok {
+		return nil, nil, nil, productd.Errorf(productd.EUNPROCESSABLE, "product_price is required")
+	}
+	if p.Price, err = productd.ParsePrice(price); err != nil {
+		return nil, nil, nil, err
+	}
+	// Check everything before storing anything.
+	if err := p.Validate(); err != nil {
+		return nil, nil, nil, err
+	}
+	hash = requestHash(p, form.fileHashes()...)
+	if stored, err = s.storeFiles(c, form.files); err != nil {
+		return nil, nil, nil, err
+	}
+	p.Images = append(append([]string{}, form.urls...), stored...)
+	return p, hash, stored, nil
+}
+
+// decodeMultipartUpdate reads a multipart PATCH request: any of
+// product_name, product_description and product_price, and images as in
+// decodeMultipartCreate. Any image part replaces the product's images; an
+// empty product_image_urls value alone clears them.
 func (s *Server) decodeMultipartUpdate(c *gin.Context) (upd productd.ProductUpdate, stored []string, err error) {
-	return upd, nil, productd.Errorf(productd.EUNSUPPORTED, "multipart/form-data uploads are not enabled on this server")
+	form, err := s.readMultipart(c, "product_name", "product_description", "product_price")
+	if err != nil {
+		return upd, nil, err
+	}
+	if v, ok := form.value("product_name"); ok {
+		upd.Name = &v
+	}
+	if v, ok := form.value("product_description"); ok {
+		upd.Description = &v
+	}
+	if v, ok := form.value("product_price"); ok {
+		price, err := productd.ParsePrice(v)
+		if err != nil {
+			return upd, nil, err
+		}
+		upd.Price = &price
+	}
+	if form.urlsSent || len(form.files) > 0 {
+		images := append([]string{}, form.urls...)
+		upd.Images = &images
+	}
+	if err := upd.Validate(); err != nil {
+		return upd, nil, err
+	}
+	if stored, err = s.storeFiles(c, form.files); err != nil {
+		return upd, nil, err
+	}
+	if upd.Images != nil {
+		*upd.Images = append(*upd.Images, stored...)
+	}
+	return upd, stored, nil
 }
