@@ -66,7 +66,10 @@ type ProductService struct {
 	closed   atomic.Bool
 }
 
-var _ productd.ProductService = (*ProductService)(nil)
+var (
+	_ productd.ProductService    = (*ProductService)(nil)
+	_ productd.ProductJSONFinder = (*ProductService)(nil)
+)
 
 // Open returns a ProductService in front of inner and starts its background
 // work (the invalidation subscription, the breaker's probe, the lease of the
@@ -171,9 +174,10 @@ func (s *ProductService) FindProductByID(ctx context.Context, id int64) (*produc
 	return cloneProduct(p), nil
 }
 
-// FindProductJSONByID returns the product's JSON exactly as encoding/json
-// (and so Gin's c.JSON) writes it, without decoding and encoding it again on
-// a hit. The caller must not modify the returned bytes.
+// FindProductJSONByID implements productd.ProductJSONFinder: it returns the
+// product's JSON exactly as encoding/json (and so Gin's c.JSON) writes it,
+// without decoding and encoding it again on a hit. The caller must not
+// modify the returned bytes.
 func (s *ProductService) FindProductJSONByID(ctx context.Context, id int64) ([]byte, error) {
 	e, err := s.find(ctx, id)
 	if err != nil {
