@@ -142,10 +142,8 @@ func (b *Broker) Channel(ctx context.Context) (*amqp.Channel, error) {
 		if !conn.IsClosed() {
 			return nil, fmt.Errorf("open channel: %w", err)
 		}
-		// The connection died between the two calls: wait for the next one.
-		if err := b.waitChange(ctx, conn); err != nil {
-			return nil, err
-		}
+		// The connection died between the two calls: connection waits for
+		// the next one.
 	}
 }
 
@@ -174,22 +172,6 @@ func (b *Broker) connection(ctx context.Context) (*amqp.Connection, error) {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("wait for broker connection: %w", ctx.Err())
 		}
-	}
-}
-
-// waitChange waits until conn is no longer the current connection.
-func (b *Broker) waitChange(ctx context.Context, conn *amqp.Connection) error {
-	b.mu.Lock()
-	current, changed := b.conn, b.changed
-	b.mu.Unlock()
-	if current != conn {
-		return nil
-	}
-	select {
-	case <-changed:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for broker connection: %w", ctx.Err())
 	}
 }
 

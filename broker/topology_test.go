@@ -102,3 +102,14 @@ func TestRetryRoutingKeyGrowsThenRunsOut(t *testing.T) {
 		t.Errorf("keys = %q, want %q", keys, want)
 	}
 }
+
+func TestRetryQueueNamesFallBackToGoDurations(t *testing.T) {
+	t.Parallel()
+	topo, err := broker.Topology{RetryDelays: []time.Duration{1500 * time.Microsecond}}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, ok := topo.RetryRoutingKey(1); !ok || key != "productd.images.retry.1.5ms" {
+		t.Errorf("retry key = %q, %v", key, ok)
+	}
+}

@@ -1,8 +1,10 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,20 +32,30 @@ type Row struct {
 	CreatedAt time.Time
 }
 
+// claimSQL marks the claimed rows published at once: in the common case,
+// where the broker confirms the whole batch, that is the only write the
+// batch makes. The ids are collected first (ARRAY runs once) so that the
+// update finds them through the primary key.
 const claimSQL = `
-	SELECT id, event_id::text, event_type, product_id, payload, attempts, created_at
-	FROM outbox
-	WHERE status = 'pending' AND next_attempt_at <= now()
-	ORDER BY next_attempt_at, id
-	LIMIT $1
-	FOR UPDATE SKIP LOCKED`
+	UPDATE outbox SET status = 'published', published_at = now()
+	WHERE id = ANY(ARRAY(
+		SELECT id FROM outbox
+		WHERE status = 'pending' AND next_attempt_at <= now()
+		ORDER BY next_attempt_at, id
+		LIMIT $1
+		FOR UPDATE SKIP LOCKED))
+	RETURNING id, event_id::text, event_type, product_id, payload, attempts, created_at`
 
-// Claim locks up to limit pending rows that are due, the longest due first,
-// and returns them. Rows that another transaction holds are skipped rather
-// than waited for, so any number of relays can claim side by side, each
-// getting rows of its own. The locks last until tx ends: mark the rows in the
-// same transaction, after publishing them. If the process dies first, the
-// transaction rolls back and the rows are claimed again.
+// Claim takes up to limit pending rows that are due, the longest due first,
+// for publication in tx, and returns them in id order. Rows that another
+// transaction holds are skipped rather than waited for, so any number of
+// relays can claim side by side, each getting rows of its own.
+//
+// Claim presumes success: within tx the rows are already marked published.
+// Publish them, then Release the ones the broker did not answer for and
+// MarkFailed the ones it refused, all in tx, and commit. Nobody sees a row
+// published before the commit; if the transaction rolls back (the process
+// died, say), every row is pending as before and will be claimed again.
 func Claim(ctx context.Context, tx pgx.Tx, limit int) ([]Row, error) {
 	rows, err := tx.Query(ctx, claimSQL, limit)
 	if err != nil {
@@ -57,19 +69,20 @@ func Claim(ctx context.Context, tx pgx.Tx, limit int) ([]Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox rows: %w", err)
 	}
+	// RETURNING does not keep the subquery's order.
+	slices.SortFunc(claimed, func(a, b Row) int { return cmp.Compare(a.ID, b.ID) })
 	return claimed, nil
 }
 
-// MarkPublished marks the rows with ids published, now.
-func MarkPublished(ctx context.Context, tx pgx.Tx, ids []int64) error {
+// Release returns claimed rows to pending as they were, attempts untouched:
+// the broker never answered for them, which says nothing about the rows.
+func Release(ctx context.Context, tx pgx.Tx, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `
-		UPDATE outbox SET status = 'published', published_at = now()
-		WHERE id = ANY($1) AND status = 'pending'`, ids)
+	_, err := tx.Exec(ctx, `UPDATE outbox SET status = 'pending', published_at = NULL WHERE id = ANY($1)`, ids)
 	if err != nil {
-		return fmt.Errorf("mark %d outbox rows published: %w", len(ids), err)
+		return fmt.Errorf("release %d outbox rows: %w", len(ids), err)
 	}
 	return nil
 }
@@ -84,8 +97,9 @@ type Failure struct {
 	Dead bool
 }
 
-// MarkFailed records failures: each row's attempts grow by one, its
-// last_error is set, and it becomes due again after RetryIn, or dead.
+// MarkFailed records failures of claimed rows: each row's attempts grow by
+// one, its last_error is set, and it becomes pending again, due after
+// RetryIn, or dead.
 func MarkFailed(ctx context.Context, tx pgx.Tx, failures []Failure) error {
 	if len(failures) == 0 {
 		return nil
@@ -102,9 +116,10 @@ func MarkFailed(ctx context.Context, tx pgx.Tx, failures []Failure) error {
 			attempts        = o.attempts + 1,
 			last_error      = f.error,
 			next_attempt_at = now() + f.wait_us * interval '1 microsecond',
-			status          = CASE WHEN f.dead THEN 'dead' ELSE 'pending' END
+			status          = CASE WHEN f.dead THEN 'dead' ELSE 'pending' END,
+			published_at    = NULL
 		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::boolean[]) AS f(id, error, wait_us, dead)
-		WHERE o.id = f.id AND o.status = 'pending'`,
+		WHERE o.id = f.id`,
 		ids, errs, waits, dead)
 	if err != nil {
 		return fmt.Errorf("mark %d outbox rows failed: %w", len(failures), err)

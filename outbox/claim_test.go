@@ -132,14 +132,14 @@ func TestClaimReturnsTheRowAsEnqueued(t *testing.T) {
 	})
 }
 
-func TestMarkPublishedAndMarkFailed(t *testing.T) {
+func TestClaimedRowsArePublishedUnlessReleasedOrFailed(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.NewPool(t)
 	ctx := context.Background()
-	ids := enqueue(t, pool, 3)
+	ids := enqueue(t, pool, 4)
 	inTx(t, pool, true, func(tx pgx.Tx) {
-		claim(t, tx, 3)
-		if err := outbox.MarkPublished(ctx, tx, ids[:1]); err != nil {
+		claim(t, tx, 4)
+		if err := outbox.Release(ctx, tx, ids[3:]); err != nil {
 			t.Fatal(err)
 		}
 		err := outbox.MarkFailed(ctx, tx, []outbox.Failure{
@@ -149,7 +149,7 @@ func TestMarkPublishedAndMarkFailed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := outbox.MarkPublished(ctx, tx, nil); err != nil {
+		if err := outbox.Release(ctx, tx, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := outbox.MarkFailed(ctx, tx, nil); err != nil {
@@ -166,14 +166,31 @@ func TestMarkPublishedAndMarkFailed(t *testing.T) {
 	if s := state(t, pool, ids[2]); s.Status != "dead" || s.Attempts != 1 || s.LastError != "nacked" {
 		t.Errorf("dead row: %+v", s)
 	}
-	// Neither the retried row (not due) nor the others are claimed.
+	if s := state(t, pool, ids[3]); s.Status != "pending" || s.Attempts != 0 || s.DueIn > 0 {
+		t.Errorf("released row: %+v", s)
+	}
+	var published, unpublished int
+	err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE published_at > now() - interval '1 minute'), count(*) FILTER (WHERE published_at IS NULL) FROM outbox`).
+		Scan(&published, &unpublished)
+	if err != nil || published != 1 || unpublished != 3 {
+		t.Errorf("published_at set on %d rows, unset on %d (%v)", published, unpublished, err)
+	}
+	// Only the released row is due.
 	inTx(t, pool, false, func(tx pgx.Tx) {
-		if got := claim(t, tx, 10); len(got) != 0 {
-			t.Errorf("claimed %v", got)
+		if got := claim(t, tx, 10); !slices.Equal(got, ids[3:]) {
+			t.Errorf("claimed %v, want %v", got, ids[3:])
 		}
 	})
-	var published time.Time
-	if err := pool.QueryRow(ctx, `SELECT published_at FROM outbox WHERE id = $1`, ids[0]).Scan(&published); err != nil || time.Since(published) > time.Minute {
-		t.Errorf("published_at = %v, %v", published, err)
+}
+
+func TestAClaimThatRollsBackLeavesTheRowsPending(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	ids := enqueue(t, pool, 2)
+	inTx(t, pool, false, func(tx pgx.Tx) { claim(t, tx, 2) })
+	for _, id := range ids {
+		if s := state(t, pool, id); s.Status != "pending" || s.Attempts != 0 {
+			t.Errorf("row %d after a rolled back claim: %+v", id, s)
+		}
 	}
 }

@@ -92,25 +92,24 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 		}
 	}
 
-	var ok []int64
+	// Claim marked every row published; undo that for the others.
 	var confirmedIDs []string
+	var unanswered []int64
 	var failures []outbox.Failure
-	var unknown int
 	for i, res := range results {
 		row := rows[i]
 		switch res.Outcome {
 		case broker.Confirmed:
-			ok = append(ok, row.ID)
 			if r.onConfirmed != nil {
 				confirmedIDs = append(confirmedIDs, row.EventID)
 			}
 		case broker.Unknown:
-			unknown++
+			unanswered = append(unanswered, row.ID)
 		default:
 			failures = append(failures, r.failure(row, res))
 		}
 	}
-	if err := outbox.MarkPublished(wctx, tx, ok); err != nil {
+	if err := outbox.Release(wctx, tx, unanswered); err != nil {
 		return 0, false, err
 	}
 	if err := outbox.MarkFailed(wctx, tx, failures); err != nil {
@@ -123,17 +122,18 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 	if r.onConfirmed != nil {
 		r.onConfirmed(confirmedIDs)
 	}
+	published = int64(len(rows) - len(unanswered) - len(failures))
 	r.log.WithFields(logrus.Fields{
-		"rows": len(rows), "published": len(ok), "failed": len(failures), "unconfirmed": unknown,
+		"rows": len(rows), "published": published, "failed": len(failures), "unconfirmed": len(unanswered),
 		"duration_ms": float64(time.Since(start).Microseconds()) / 1000,
 	}).Debug("relay: batch")
 
-	if unknown > 0 {
-		r.log.WithFields(logrus.Fields{"unconfirmed": unknown, "rows": len(rows)}).
+	if len(unanswered) > 0 {
+		r.log.WithFields(logrus.Fields{"unconfirmed": len(unanswered), "rows": len(rows)}).
 			Warn("relay: broker did not answer for part of a batch; those rows stay pending with their attempts untouched")
-		return int64(len(ok)), false, fmt.Errorf("%w: %d of %d messages unconfirmed", ErrBrokerUnavailable, unknown, len(rows))
+		return published, false, fmt.Errorf("%w: %d of %d messages unconfirmed", ErrBrokerUnavailable, len(unanswered), len(rows))
 	}
-	return int64(len(ok)), len(rows) == r.cfg.BatchSize, nil
+	return published, len(rows) == r.cfg.BatchSize, nil
 }
 
 // message is the AMQP message of row: the event as JSON, its id as the

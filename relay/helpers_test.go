@@ -3,11 +3,13 @@ package relay_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,13 +143,18 @@ func insert(t testing.TB, pool *pgxpool.Pool, types ...string) []string {
 	return ids
 }
 
-// backlog commits n product.created rows in one statement.
-func backlog(t testing.TB, pool *pgxpool.Pool, n int) {
+// backlog commits n product.created rows in one statement. Each payload is
+// base (a JSON object; nil means {}) with the row's own event_id and
+// product_id.
+func backlog(t testing.TB, pool *pgxpool.Pool, n int, base []byte) {
 	t.Helper()
+	if base == nil {
+		base = []byte(`{}`)
+	}
 	_, err := pool.Exec(context.Background(), `
 		INSERT INTO outbox (event_id, event_type, product_id, payload)
-		SELECT id, 'product.created', g, jsonb_build_object('event_id', id, 'type', 'product.created', 'product_id', g)
-		FROM (SELECT g, gen_random_uuid() AS id FROM generate_series(1, $1) AS g) AS u`, n)
+		SELECT id, 'product.created', g, $2::jsonb || jsonb_build_object('event_id', id, 'product_id', g)
+		FROM (SELECT g, gen_random_uuid() AS id FROM generate_series(1, $1) AS g) AS u`, n, string(base))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,4 +232,98 @@ func expectCopies(t testing.TB, queue string, ids []string, copies int) {
 	if len(got) != copies*len(ids) {
 		t.Errorf("%s held %d messages, want %d", queue, len(got), copies*len(ids))
 	}
+}
+
+// writers create products through the API from several goroutines until
+// stopped.
+type writers struct {
+	t               testing.TB
+	posted, refused atomic.Int64
+	lastRefusal     atomic.Int64
+	stopOnce        func()
+}
+
+// startWriters starts n writers, each posting a product every interval (as
+// fast as it can when zero).
+func startWriters(t testing.TB, srv http.Handler, n int, interval time.Duration) *writers {
+	w := &writers{t: t}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	w.stopOnce = sync.OnceFunc(func() { close(stop); wg.Wait() })
+	for i := range n {
+		wg.Go(func() {
+			// A closed channel when interval is zero: always ready.
+			tick := make(chan time.Time)
+			close(tick)
+			var next <-chan time.Time = tick
+			if interval > 0 {
+				ticker := time.NewTicker(interval)
+				defer ticker.Stop()
+				next = ticker.C
+			}
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				select {
+				case <-stop:
+					return
+				case <-next:
+				}
+				if code := post(t, srv, fmt.Sprintf("w%d-%d", i, j)); code == http.StatusCreated {
+					w.posted.Add(1)
+				} else {
+					w.refused.Add(1)
+					w.lastRefusal.Store(int64(code))
+				}
+			}
+		})
+	}
+	return w
+}
+
+// stop stops the writers, fails the test if any POST was refused, and
+// returns how many products were created.
+func (w *writers) stop() int {
+	w.t.Helper()
+	w.stopOnce()
+	if n := w.refused.Load(); n != 0 {
+		w.t.Fatalf("%d POSTs refused, the last with %d", n, w.lastRefusal.Load())
+	}
+	return int(w.posted.Load())
+}
+
+// expectNothingLost checks, once every row is published, that no row lost
+// an attempt on the way and that every event reached queue at least once.
+func expectNothingLost(t testing.TB, pool *pgxpool.Pool, queue string, total int) {
+	t.Helper()
+	var maxAttempts int
+	if err := pool.QueryRow(context.Background(), `SELECT coalesce(max(attempts), 0) FROM outbox`).Scan(&maxAttempts); err != nil || maxAttempts != 0 {
+		t.Errorf("rows lost attempts: max %d (%v)", maxAttempts, err)
+	}
+	seen := amqptest.CountIDs(amqptest.Drain(t, queue))
+	missing := 0
+	for _, id := range eventIDs(t, pool, "published") {
+		if seen[id] == 0 {
+			missing++
+		}
+	}
+	if missing != 0 || len(seen) != total {
+		t.Errorf("%d of %d events missing from %s; %d distinct message ids there", missing, total, queue, len(seen))
+	}
+}
+
+// awaitStartSweep waits for the sweep that a relay's River client runs on
+// start to complete; with a long Config.SweepInterval nothing but a
+// notification publishes after it.
+func awaitStartSweep(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
+	await(t, "the sweep that runs on start", func() bool {
+		var n int
+		err := pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM river_job WHERE kind = 'outbox_sweep' AND state = 'completed'`).Scan(&n)
+		return err == nil && n == 1
+	})
 }

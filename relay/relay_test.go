@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,12 +39,7 @@ func TestCommittedRowsReachTheQueueOnceEachWithTheEventIDAsMessageID(t *testing.
 	b := brokerFor(t, "", broker.Topology{})
 	r := newRelay(t, pool, b, relay.Config{SweepInterval: time.Hour}, testLogger(t))
 	run(t, r)
-	await(t, "the sweep that runs on start", func() bool {
-		var n int
-		err := pool.QueryRow(context.Background(),
-			`SELECT count(*) FROM river_job WHERE kind = 'outbox_sweep' AND state = 'completed'`).Scan(&n)
-		return err == nil && n == 1
-	})
+	awaitStartSweep(t, pool)
 
 	srv := newAPI(pool)
 	const n = 20
@@ -93,28 +86,8 @@ func TestBrokerOutageUnderContinuousPOSTsLosesNothing(t *testing.T) {
 	run(t, r)
 	srv := newAPI(pool)
 
-	var posted, refused, lastRefusal atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	stopWriters := sync.OnceFunc(func() { close(stop); wg.Wait() })
-	defer stopWriters()
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if code := post(t, srv, fmt.Sprintf("w%d-%d", w, i)); code == http.StatusCreated {
-					posted.Add(1)
-				} else {
-					refused.Add(1)
-					lastRefusal.Store(int64(code))
-				}
-			}
-		})
-	}
+	w := startWriters(t, srv, 4, 0)
+	defer w.stop()
 	await(t, "rows published before the outage", func() bool { return counts(t, pool)["published"] >= 50 })
 
 	proxy.Cut()
@@ -126,28 +99,10 @@ func TestBrokerOutageUnderContinuousPOSTsLosesNothing(t *testing.T) {
 	}
 	proxy.Restore()
 	await(t, "the backlog to drain", func() bool { return counts(t, pool)["pending"] < 50 })
-	stopWriters()
-
-	if refused.Load() != 0 {
-		t.Fatalf("%d POSTs refused, the last with %d", refused.Load(), lastRefusal.Load())
-	}
-	total := int(posted.Load())
+	total := w.stop()
 	await(t, "every row published", allPublished(t, pool, total))
-	var maxAttempts int
-	if err := pool.QueryRow(context.Background(), `SELECT max(attempts) FROM outbox`).Scan(&maxAttempts); err != nil || maxAttempts != 0 {
-		t.Errorf("the outage cost rows attempts: max %d (%v)", maxAttempts, err)
-	}
-	seen := amqptest.CountIDs(amqptest.Drain(t, b.Topology().WorkQueue))
-	missing := 0
-	for _, id := range eventIDs(t, pool, "published") {
-		if seen[id] == 0 {
-			missing++
-		}
-	}
-	if missing != 0 || len(seen) != total {
-		t.Errorf("%d of %d events missing from the queue; %d distinct message ids there", missing, total, len(seen))
-	}
-	t.Logf("%d products created, %d rows published across the outage", total, total)
+	expectNothingLost(t, pool, b.Topology().WorkQueue, total)
+	t.Logf("%d products created and published across the outage", total)
 }
 
 // Returned and nacked publications cost their rows an attempt each, with a
@@ -246,7 +201,7 @@ func TestTwoRelaysShareTheTable(t *testing.T) {
 	b1 := brokerFor(t, "", broker.Topology{})
 	b2 := brokerFor(t, "", b1.Topology())
 	const preloaded = 3000
-	backlog(t, pool, preloaded)
+	backlog(t, pool, preloaded, nil)
 	cfg := relay.Config{BatchSize: 100, SweepInterval: 200 * time.Millisecond}
 	r1 := newRelay(t, pool, b1, cfg, testLogger(t))
 	r2 := newRelay(t, pool, b2, cfg, logging.Discard())
@@ -315,7 +270,7 @@ func TestConnectionDroppedMidBatchLeavesUnconfirmedRowsPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 50
-	backlog(t, pool, n)
+	backlog(t, pool, n, nil)
 	// From now on nothing comes back from the broker: no confirmation.
 	proxy.AddToxic(`{"name":"mute","type":"timeout","stream":"downstream","attributes":{"timeout":0}}`)
 

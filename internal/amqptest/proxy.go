@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Proxy is an in-process TCP proxy in front of the test RabbitMQ, through
-// which a test can take the broker away from the code under test.
+// Proxy is an in-process TCP proxy in front of the test RabbitMQ (or another
+// service), through which a test can take it away from the code under test.
 type Proxy struct {
 	t     testing.TB
 	mu    sync.Mutex
@@ -24,12 +24,20 @@ type Proxy struct {
 // NewProxy starts a proxy in front of URL(t); it stops when t ends.
 func NewProxy(t testing.TB) *Proxy {
 	t.Helper()
-	upstream, err := url.Parse(URL(t))
+	return NewProxyFor(t, URL(t))
+}
+
+// NewProxyFor starts a proxy in front of the host of rawURL, whatever the
+// service (a Postgres URL works too); it stops when t ends. URL then gives
+// rawURL with the proxy's address in place of the host.
+func NewProxyFor(t testing.TB, rawURL string) *Proxy {
+	t.Helper()
+	upstream, err := url.Parse(rawURL)
 	if err != nil {
-		t.Fatalf("parse RabbitMQ URL: %v", err)
+		t.Fatalf("parse URL to proxy: %v", err)
 	}
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	p := toxiproxy.NewProxy(srv, "rabbitmq", "127.0.0.1:0", upstream.Host)
+	p := toxiproxy.NewProxy(srv, upstream.Scheme, "127.0.0.1:0", upstream.Host)
 	if err := p.Start(); err != nil {
 		t.Fatalf("start proxy: %v", err)
 	}
@@ -39,7 +47,7 @@ func NewProxy(t testing.TB) *Proxy {
 	return &Proxy{t: t, proxy: p, url: proxied.String()}
 }
 
-// URL is the AMQP URL through the proxy.
+// URL is the service's URL through the proxy.
 func (p *Proxy) URL() string { return p.url }
 
 // Cut closes every connection through the proxy and refuses new ones, as if

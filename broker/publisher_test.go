@@ -1,0 +1,50 @@
+package broker_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/productd/productd/broker"
+	"github.com/productd/productd/internal/amqptest"
+	"github.com/productd/productd/logging"
+)
+
+func TestOutcomesAndErrorsReadWell(t *testing.T) {
+	t.Parallel()
+	for o, want := range map[broker.Outcome]string{
+		broker.Confirmed: "confirmed", broker.Returned: "returned", broker.Nacked: "nacked", broker.Unknown: "unknown",
+	} {
+		if o.String() != want {
+			t.Errorf("%d.String() = %q, want %q", o, o.String(), want)
+		}
+	}
+	err := &broker.ReturnedError{Exchange: "x", RoutingKey: "k", ReplyCode: 312, ReplyText: "NO_ROUTE"}
+	if want := `message returned as unroutable by exchange "x" with key "k": 312 NO_ROUTE`; err.Error() != want {
+		t.Errorf("Error() = %q", err.Error())
+	}
+}
+
+func TestPublisherCloseIsSafeAtAnyTime(t *testing.T) {
+	t.Parallel()
+	b := amqptest.NewBroker(t, broker.Config{}, logging.Discard())
+	pub := b.NewPublisher(0)
+	if err := pub.Close(); err != nil {
+		t.Errorf("close before use: %v", err)
+	}
+	if err := pub.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	if err := pub.Close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+	// A closed publisher opens a new channel when used again.
+	publish(t, pub, message(b.Topology().Exchange, b.Topology().RoutingKeys[0], "again"))
+	_ = pub.Close()
+	_ = b.Close()
+	if err := pub.Ready(context.Background()); err != broker.ErrClosed {
+		t.Errorf("Ready after the broker closed: %v", err)
+	}
+}
