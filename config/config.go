@@ -37,6 +37,11 @@ type Config struct {
 	// cache). Every process sharing a Redis should set it alike.
 	CacheLocal bool
 
+	// CachePrefix (CACHE_PREFIX, default productd:cache:) starts every Redis
+	// key and channel of the cache. Deployments sharing a Redis need
+	// different prefixes; the processes of one deployment need the same.
+	CachePrefix string
+
 	// S3Endpoint (S3_ENDPOINT, default 127.0.0.1:9000) is host:port of the
 	// S3 API; S3UseSSL (S3_USE_SSL, default false) selects https.
 	S3Endpoint  string
@@ -91,6 +96,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		AMQPURL:         r.url("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "amqp", "amqps"),
 		RedisURL:        r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix"),
 		CacheLocal:      r.bool("CACHE_LOCAL", true),
+		CachePrefix:     r.str("CACHE_PREFIX", "productd:cache:"),
 		S3Endpoint:      r.hostPort("S3_ENDPOINT", "127.0.0.1:9000"),
 		S3UseSSL:        r.bool("S3_USE_SSL", false),
 		S3AccessKey:     r.str("S3_ACCESS_KEY", "minioadmin"),

@@ -20,7 +20,7 @@ func setupCache(ctx context.Context, a *app) error {
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	c, err := cache.Open(ctx, a.products, cache.Config{Client: client, Log: a.log, Local: a.cfg.CacheLocal})
+	c, err := cache.Open(ctx, a.products, cache.Config{Client: client, Log: a.log, Prefix: a.cfg.CachePrefix, Local: a.cfg.CacheLocal})
 	if err != nil {
 		return fmt.Errorf("open cache: %w", err)
 	}
