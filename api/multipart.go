@@ -56,8 +56,12 @@ type uploadedFile struct {
 
 // readMultipart reads the whole request, refusing unknown fields, more
 // than productd.MaxImages images, oversized parts and files that are not
-// accepted images. allowed lists the text fields the request may carry.
+// accepted images, and every multipart request when the server has no store
+// for uploads. allowed lists the text fields the request may carry.
 func (s *Server) readMultipart(c *gin.Context, allowed ...string) (*multipartForm, error) {
+	if s.cfg.Originals == nil {
+		return nil, productd.Errorf(productd.EUNSUPPORTED, "multipart/form-data uploads are not enabled on this server; send JSON with image URLs")
+	}
 	_, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || params["boundary"] == "" {
 		return nil, productd.Errorf(productd.EINVALID, "multipart/form-data without a boundary")
@@ -183,9 +187,6 @@ func (f *multipartForm) value(name string) (string, bool) {
 func (s *Server) storeFiles(c *gin.Context, files []uploadedFile) ([]string, error) {
 	if len(files) == 0 {
 		return nil, nil
-	}
-	if s.cfg.Originals == nil {
-		return nil, productd.Errorf(productd.EUNSUPPORTED, "image uploads are not enabled on this server; send image URLs")
 	}
 	urls := make([]string, 0, len(files))
 	for _, f := range files {

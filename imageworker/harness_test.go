@@ -40,7 +40,7 @@ const waitFor = 30 * time.Second
 // with short retry delays, a server of image fixtures, and the outcomes of
 // the workers' deliveries.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	pool     *pgxpool.Pool
 	products *db.ProductService
 	storeCfg storage.Config
@@ -52,9 +52,10 @@ type harness struct {
 	mu       sync.Mutex
 	outcomes map[string][]string // by event id
 	changed  chan struct{}
+	files    map[string][]byte // served under /files/
 }
 
-func newHarness(t *testing.T, retryDelays ...time.Duration) *harness {
+func newHarness(t testing.TB, retryDelays ...time.Duration) *harness {
 	t.Helper()
 	if len(retryDelays) == 0 {
 		retryDelays = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}
@@ -70,7 +71,7 @@ func newHarness(t *testing.T, retryDelays ...time.Duration) *harness {
 	t.Cleanup(func() { pub.Close() })
 	h := &harness{
 		t: t, pool: pool, products: db.NewProductService(pool), storeCfg: storeCfg, store: store,
-		topo: b.Topology(), pub: pub, outcomes: map[string][]string{}, changed: make(chan struct{}),
+		topo: b.Topology(), pub: pub, outcomes: map[string][]string{}, changed: make(chan struct{}), files: map[string][]byte{},
 	}
 	h.images = httptest.NewServer(http.HandlerFunc(h.serveImage))
 	t.Cleanup(h.images.Close)
@@ -87,6 +88,15 @@ func (h *harness) serveImage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Write(b)
+	case strings.HasPrefix(r.URL.Path, "/files/"):
+		h.mu.Lock()
+		b, ok := h.files[path.Base(r.URL.Path)]
+		h.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
 	case r.URL.Path == "/slow.jpg":
 		time.Sleep(400 * time.Millisecond)
 		http.ServeFile(w, r, filepath.Join(imagetest.Dir(), "photo.jpg"))
@@ -95,6 +105,14 @@ func (h *harness) serveImage(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// serve makes the test server serve data under name and returns its URL.
+func (h *harness) serve(name string, data []byte) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.files[name] = data
+	return h.images.URL + "/files/" + name
 }
 
 // url returns the test server's URL of a fixture.
