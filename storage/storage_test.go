@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -239,5 +240,26 @@ func TestOriginals(t *testing.T) {
 	keyB, _ := s.KeyFromURL(b)
 	if want := []string{keyB, "products/1/0-aaaaaaaaaaaaaaaa.jpg"}; !slices.Equal(left, want) {
 		t.Fatalf("left %v, want %v", left, want)
+	}
+}
+
+func TestEnsureBucketIsIdempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := s3test.Config(t)
+	s, err := storage.Open(ctx, cfg) // the bucket exists already
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Bucket() != cfg.Bucket {
+		t.Fatalf("Bucket() = %q", s.Bucket())
+	}
+	if err := s.DeleteOriginals(ctx, nil); err != nil {
+		t.Fatalf("deleting no originals: %v", err)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Get(canceled, "originals/x.jpg", 10); !errors.Is(err, context.Canceled) || productd.ErrorCode(err) == productd.EUNAVAILABLE {
+		t.Fatalf("Get with a canceled context: %v, want the cancellation itself", err)
 	}
 }
