@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"context"
 	"net/http/httptest"
 	"reflect"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
+	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd"
 )
@@ -132,5 +134,17 @@ func TestLocalTier(t *testing.T) {
 	l.revoke()
 	if l.grant(1000, epoch) || l.get(10, 20) != nil || l.len() != 0 {
 		t.Fatal("the tier answers after a revocation")
+	}
+}
+
+func TestRedisLogger(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	log := logrus.New()
+	log.SetOutput(&out)
+	log.SetLevel(logrus.DebugLevel)
+	RedisLogger{Log: log}.Printf(context.Background(), "dial %s: %v", "127.0.0.1:1", "refused")
+	if !strings.Contains(out.String(), "dial 127.0.0.1:1: refused") || !strings.Contains(out.String(), "component=redis") {
+		t.Fatalf("logged %q", out.String())
 	}
 }

@@ -104,10 +104,23 @@ func TestSlowRedisOpensBreaker(t *testing.T) {
 // by the writer or by another instance that never lost Redis.
 func TestNoStaleEntryAfterOutage(t *testing.T) {
 	t.Parallel()
+	for _, tier := range []string{"redis", "local"} {
+		t.Run(tier, func(t *testing.T) {
+			t.Parallel()
+			tweak := func(*cache.Config) {}
+			if tier == "local" {
+				tweak = withLocal
+			}
+			testNoStaleEntryAfterOutage(t, tweak)
+		})
+	}
+}
+
+func testNoStaleEntryAfterOutage(t *testing.T, tweak func(*cache.Config)) {
 	f := newFixture(t)
 	proxy := redistest.NewProxy(t)
-	writer, _ := f.open(proxy.URL(), nil)
-	other, _ := f.open(redistest.URL(), nil)
+	writer, _ := f.open(proxy.URL(), tweak)
+	other, _ := f.open(redistest.URL(), tweak)
 	p := f.create()
 	find(t, writer, p.ID) // version 1 is in Redis
 	genBefore := writer.Stats().Generation

@@ -330,3 +330,53 @@ func TestReadAfterCreateDoesNotShareAnEarlierLoad(t *testing.T) {
 		t.Fatalf("the early read got %v, want not found (it began before the create)", err)
 	}
 }
+
+// TestJSONIsTheProductsJSON: FindProductJSONByID hands out what c.JSON would
+// write for FindProductByID's product, on a miss, a Redis hit and a hit of
+// the in-process tier.
+func TestJSONIsTheProductsJSON(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c, _ := f.open(redistest.URL(), withLocal)
+	p := f.create("https://example.com/a.jpg")
+	want, err := json.Marshal(find(t, f.inner, p.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, read := range []string{"miss", "redis hit", "local hit"} {
+		got, err := c.FindProductJSONByID(context.Background(), p.ID)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("%s: got %s, %v; want %s", read, got, err, want)
+		}
+	}
+	if st := c.Stats(); st.Misses != 1 || st.Hits != 1 || st.LocalHits != 1 {
+		t.Fatalf("stats = %+v, want a miss, a hit and a local hit", st)
+	}
+	if _, err := c.FindProductJSONByID(context.Background(), p.ID+1); productd.ErrorCode(err) != productd.ENOTFOUND {
+		t.Fatalf("err = %v, want not found", err)
+	}
+}
+
+// TestMissedGenerationIsAdoptedOnFill: an instance that did not hear of a
+// new generation finds out when it next stores a product, and reads the new
+// generation from then on.
+func TestMissedGenerationIsAdoptedOnFill(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c, _ := f.open(redistest.URL(), nil)
+	p := f.create()
+	gen := c.Stats().Generation
+	// Moved on behind the instance's back, with no message on the channel.
+	if err := redistest.Client(t).Set(context.Background(), f.prefix+"gen", gen+7, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	find(t, c, p.ID)
+	if st := c.Stats(); st.Generation != gen+7 || st.FillsRefused != 1 {
+		t.Fatalf("stats = %+v, want generation %d adopted and the fill refused", st, gen+7)
+	}
+	find(t, c, p.ID)
+	find(t, c, p.ID)
+	if st := c.Stats(); st.Fills != 1 || st.Hits != 1 {
+		t.Fatalf("stats = %+v, want a fill and a hit in the new generation", st)
+	}
+}
