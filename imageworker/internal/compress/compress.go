@@ -40,10 +40,10 @@ type Config struct {
 const (
 	DefaultMaxSide   = 1024
 	DefaultMaxPixels = 50_000_000
-	// DefaultQuality is 82: on photographs fitted into 1024 px, libjpeg
-	// quality tables at 82 keep edges and skies free of visible blocking
-	// while files are about 35 % smaller than at 90; below about 75, banding
-	// shows in smooth gradients.
+	// DefaultQuality is 82: on the benchmark photographs fitted into 1024 px
+	// the files are about 30 % smaller than at 90, and viewed at 100 % the
+	// smooth backgrounds (sky, bokeh) show no blocking; 75 would save only
+	// another 19 %, closer to where JPEG's blocks start to show.
 	DefaultQuality = 82
 )
 
