@@ -34,9 +34,12 @@ type Config struct {
 
 	// Concurrency is how many images are fetched, compressed and stored at
 	// once, across messages, and how many messages are handled at once
-	// (default GOMAXPROCS: compressing is CPU-bound). With the defaults the
-	// worker's memory stays under Concurrency × (MaxDownloadBytes + the
-	// decoder's few MB for a JPEG; up to 8 bytes a pixel for PNG).
+	// (default GOMAXPROCS: compressing is CPU-bound). Memory grows with it:
+	// each image in flight holds its original (up to MaxDownloadBytes) and,
+	// for a baseline JPEG of any size, a few MB of decoded planes; a
+	// progressive JPEG keeps 6 bytes a pixel of coefficients and PNG, GIF and
+	// WebP are decoded whole, up to 8 bytes a pixel under MaxPixels (see
+	// docs/BENCHMARKS.md).
 	Concurrency int
 	// Prefetch is how many unacknowledged messages RabbitMQ sends ahead
 	// (default 2 × Concurrency).
