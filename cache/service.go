@@ -62,8 +62,8 @@ type ProductService struct {
 
 	firstSub chan struct{}
 	cancel   context.CancelFunc
+	stopped  <-chan struct{} // closed when the background work stops
 	wg       sync.WaitGroup
-	closed   atomic.Bool
 }
 
 var (
@@ -106,7 +106,7 @@ func Open(ctx context.Context, inner productd.ProductService, cfg Config) (*Prod
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
-	s.cancel = cancel
+	s.cancel, s.stopped = cancel, runCtx.Done()
 	s.wg.Add(1)
 	go s.subscribe(runCtx)
 	select {
@@ -125,24 +125,26 @@ func Open(ctx context.Context, inner productd.ProductService, cfg Config) (*Prod
 // Close stops the background work and withdraws the instance's in-process
 // tier from the registry. It does not close the Redis client.
 func (s *ProductService) Close() error {
-	s.closed.Store(true)
 	s.cancel()
 	s.wg.Wait()
 	return nil
 }
 
-// ErrClosed is returned by Check once the service has been closed.
+// ErrClosed is returned by Check once the service has been closed or the
+// context given to Open is done.
 var ErrClosed = errors.New("cache: closed")
 
 // Check is the cache's readiness check. Redis being unreachable is not a
 // failure: the cache then serves from the inner service, and an instance
 // that reported itself unready would take availability away for what should
-// only cost speed. Only a closed cache fails.
+// only cost speed. Only a cache whose background work has stopped fails.
 func (s *ProductService) Check(ctx context.Context) error {
-	if s.closed.Load() {
+	select {
+	case <-s.stopped:
 		return ErrClosed
+	default:
+		return nil
 	}
-	return nil
 }
 
 // BreakerState reports whether reads currently go through Redis.
