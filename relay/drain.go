@@ -21,10 +21,12 @@ import (
 // broker that just went away makes the drain stop rather than wait.
 const readyTimeout = 5 * time.Second
 
-// Drain publishes due rows, in batches of Config.BatchSize with
+// Drain publishes due rows, in batches of Config.BatchSize with up to
 // Config.Concurrency batches in flight, until a claim comes back short, and
-// returns how many rows it published. It returns ErrBrokerUnavailable at
-// once when the broker is unreachable, and as soon as a batch goes
+// returns how many rows it published. It starts with one batch and adds
+// another each time one comes back full, so that a trickle of rows costs
+// one transaction, not Concurrency of them. It returns ErrBrokerUnavailable
+// at once when the broker is unreachable, and as soon as a batch goes
 // unanswered; the rows concerned stay pending, their attempts untouched.
 // Drains may run concurrently, here and in other processes.
 //
@@ -35,19 +37,28 @@ func (r *Relay) Drain(ctx context.Context) (int64, error) {
 		return 0, ErrBrokerUnavailable
 	}
 	var total atomic.Int64
+	var pumps atomic.Int32
 	g, gctx := errgroup.WithContext(ctx)
-	for range r.cfg.Concurrency {
-		g.Go(func() error {
-			for gctx.Err() == nil {
-				n, more, err := r.batch(gctx)
-				total.Add(n)
-				if err != nil || !more {
-					return err
-				}
+	var pump func() error
+	pump = func() error {
+		defer pumps.Add(-1)
+		for gctx.Err() == nil {
+			n, more, err := r.batch(gctx)
+			total.Add(n)
+			if err != nil || !more {
+				return err
 			}
-			return nil
-		})
+			// A full batch: there is a backlog, worth another transaction.
+			if pumps.Add(1) <= int32(r.cfg.Concurrency) {
+				g.Go(pump)
+			} else {
+				pumps.Add(-1)
+			}
+		}
+		return nil
 	}
+	pumps.Add(1)
+	g.Go(pump)
 	err := g.Wait()
 	if err == nil {
 		err = ctx.Err()

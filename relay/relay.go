@@ -84,11 +84,26 @@ func New(pool *pgxpool.Pool, b *broker.Broker, cfg Config, log *logrus.Logger) (
 		log:    log.WithField(logging.FieldComponent, "relay"),
 		wake:   make(chan struct{}, 1),
 	}
-	r.river, err = newRiverClient(pool, r, slog.New(logrusslog.NewHandler(log, nil)))
+	riverLog := slog.New(logrusslog.NewHandler(log, &logrusslog.HandlerOptions{LevelMapper: riverLevel}))
+	r.river, err = newRiverClient(pool, r, riverLog)
 	if err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// riverLevel maps River's log levels to productd's: River reports its
+// routine (job counts every few seconds, leadership) at info, which is debug
+// here; its warnings and errors keep their level.
+func riverLevel(l slog.Level) logrus.Level {
+	switch {
+	case l >= slog.LevelError:
+		return logrus.ErrorLevel
+	case l >= slog.LevelWarn:
+		return logrus.WarnLevel
+	default:
+		return logrus.DebugLevel
+	}
 }
 
 // Client returns the Relay's River client, to mount River UI on.
