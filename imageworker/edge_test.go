@@ -59,18 +59,33 @@ func TestImagesChangedWhileProcessing(t *testing.T) {
 	}
 }
 
-// An input that panics a decoder fails its product instead of the process.
+// An input that panics a decoder fails its product instead of the process,
+// whether the panic strikes while one image is processed or the event.
 func TestPanicFailsTheProduct(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.start(testConfig(), nil, hooks{stored: func(productd.Event) error { panic("decoder bug") }})
-	p, ev := h.create(h.url("photo.jpg"))
-	h.publish(ev, nil)
-	got := h.waitStatus(p.ID, productd.ImageStatusFailed, productd.ImageStatusDone)
-	if got.ImageStatus != productd.ImageStatusFailed || !strings.Contains(got.ImageError, "processing failed unexpectedly (decoder bug)") {
-		t.Fatalf("%s %q", got.ImageStatus, got.ImageError)
+	h.start(testConfig(), nil, hooks{
+		fetched: func(src string) {
+			if strings.HasSuffix(src, "anim.gif") {
+				panic("decoder bug")
+			}
+		},
+		stored: func(productd.Event) error { panic("writer bug") },
+	})
+	a, evA := h.create(h.url("photo.jpg"), h.url("anim.gif"))
+	b, evB := h.create(h.url("photo.jpg"))
+	h.publish(evA, nil)
+	h.publish(evB, nil)
+	for p, want := range map[int64]string{
+		a.ID: "image 2 of 2 (" + h.url("anim.gif") + "): processing failed unexpectedly (decoder bug)",
+		b.ID: "processing failed unexpectedly (writer bug)",
+	} {
+		got := h.waitStatus(p, productd.ImageStatusFailed, productd.ImageStatusDone)
+		if got.ImageStatus != productd.ImageStatusFailed || got.ImageError != want {
+			t.Errorf("product %d: %s %q, want %q", p, got.ImageStatus, got.ImageError, want)
+		}
 	}
-	amqptest.Collect(t, h.topo.ParkingQueue, 1)
+	amqptest.Collect(t, h.topo.ParkingQueue, 2)
 }
 
 // flakyProducts fails the first failure write, and can change the product

@@ -61,7 +61,7 @@ func (w *Worker) processImages(ctx context.Context, log *logrus.Entry, ev produc
 	var wg sync.WaitGroup
 	for i, src := range ev.Images {
 		wg.Go(func() {
-			u, err := w.processImage(ctx, ev.ProductID, i, src)
+			u, err := w.processImage(ctx, log, ev.ProductID, i, src)
 			if err != nil {
 				errs[i] = &imageError{index: i, total: len(ev.Images), url: src, err: err}
 				if permanent(err) {
@@ -111,8 +111,10 @@ func firstError(errs []error) error {
 }
 
 // processImage fetches, compresses and stores the index-th image of a
-// product and returns the compressed image's URL.
-func (w *Worker) processImage(ctx context.Context, productID int64, index int, src string) (string, error) {
+// product and returns the compressed image's URL. It runs on a goroutine of
+// its own, so it recovers its own panics.
+func (w *Worker) processImage(ctx context.Context, log *logrus.Entry, productID int64, index int, src string) (url string, err error) {
+	defer recoverAs(log, &err)
 	select {
 	case w.slots <- struct{}{}:
 		defer func() { <-w.slots }()
@@ -122,6 +124,9 @@ func (w *Worker) processImage(ctx context.Context, productID int64, index int, s
 	original, err := w.original(ctx, src)
 	if err != nil {
 		return "", err
+	}
+	if w.hooks.fetched != nil {
+		w.hooks.fetched(src)
 	}
 	res, err := w.compressor.Compress(original)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -56,6 +57,8 @@ type Worker struct {
 
 // hooks let tests watch and interrupt the worker; nil fields do nothing.
 type hooks struct {
+	// fetched runs once an original is read, before it is compressed.
+	fetched func(src string)
 	// stored runs once a product's images are stored, before the result is
 	// written; an error stops the processing there.
 	stored func(ev productd.Event) error
@@ -175,16 +178,9 @@ func (w *Worker) handle(ctx, work context.Context, d amqp.Delivery) {
 	}
 }
 
-// process does what ev asks, recovering from a panic as a permanent
-// failure: an input that crashes a decoder must fail its product, not the
-// process.
+// process does what ev asks.
 func (w *Worker) process(ctx context.Context, log *logrus.Entry, ev productd.Event) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			log.WithField("panic", r).Error("imageworker: panic while processing an event")
-			err = productd.Errorf(productd.EUNPROCESSABLE, "processing failed unexpectedly (%v)", r)
-		}
-	}()
+	defer recoverAs(log, &err)
 	switch ev.Type {
 	case productd.EventProductCreated, productd.EventProductImagesChanged:
 		return w.processImages(ctx, log, ev)
@@ -192,6 +188,16 @@ func (w *Worker) process(ctx context.Context, log *logrus.Entry, ev productd.Eve
 		return w.deleteImages(ctx, log, ev)
 	}
 	return productd.Errorf(productd.EUNPROCESSABLE, "unknown event type %q", ev.Type)
+}
+
+// recoverAs turns a panic of the calling goroutine into a permanent
+// failure stored in *err: an input that crashes a decoder must fail its
+// product, not the process. Call it deferred.
+func recoverAs(log *logrus.Entry, err *error) {
+	if r := recover(); r != nil {
+		log.WithField("panic", r).WithField("stack", string(debug.Stack())).Error("imageworker: panic while processing")
+		*err = productd.Errorf(productd.EUNPROCESSABLE, "processing failed unexpectedly (%v)", r)
+	}
 }
 
 // retry sends d to the delayed retry queue of its attempt, or gives up when
