@@ -81,12 +81,17 @@ type sweepWorker struct {
 	r *Relay
 }
 
-// Work drains the outbox. An absent broker is not the job's failure: the
-// relay is paused, and the next period looks again.
+// Work drains the outbox. Neither an absent broker nor running out of time
+// on a large backlog is the job's failure: the relay is paused, or has made
+// progress, and the next period carries on.
 func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	n, err := w.r.Drain(ctx)
 	if isBrokerAway(err) {
 		w.r.log.WithError(err).Debug("relay: sweep skipped, broker unavailable")
+		return nil
+	}
+	if err != nil && ctx.Err() != nil {
+		w.r.log.WithField("published", n).Info("relay: sweep stopped at its time limit; the next one carries on")
 		return nil
 	}
 	if err != nil {

@@ -123,3 +123,27 @@ func TestRelayResumesAfterPostgresComesBack(t *testing.T) {
 	proxy.Restore()
 	await(t, "the rows committed during the outage to be published", allPublished(t, direct, 3))
 }
+
+// A sweep that runs out of time on a backlog has not failed: River records
+// it completed, and the rows are published all the same.
+func TestASweepOutOfTimeIsNotAFailure(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	b := brokerFor(t, "", broker.Topology{})
+	backlog(t, pool, 2000, nil)
+	r := newRelay(t, pool, b, relay.Config{BatchSize: 50, SweepInterval: 100 * time.Millisecond, JobTimeout: time.Millisecond}, testLogger(t))
+	run(t, r)
+	await(t, "every row published", allPublished(t, pool, 2000))
+	jobs := func(state string) int {
+		var n int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'outbox_sweep' AND state = $1`, state).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	await(t, "a sweep to complete", func() bool { return jobs("completed") >= 1 })
+	if n := jobs("discarded"); n != 0 {
+		t.Errorf("%d sweeps discarded as failed", n)
+	}
+}
