@@ -12,6 +12,7 @@ import (
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/api"
+	"github.com/productd/productd/logging"
 )
 
 // panickingService fails every read in the two ways a handler can: a panic
@@ -98,5 +99,28 @@ func TestRequestIDAndAccessLog(t *testing.T) {
 	rec = get("/products/3", "")
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("outage answered %d with headers %v", rec.Code, rec.Header())
+	}
+}
+
+// rawService hands out encoded products, as the cache does.
+type rawService struct{ productd.ProductService }
+
+func (rawService) FindProductJSONByID(_ context.Context, id int64) ([]byte, error) {
+	if id == 1 {
+		return []byte(`{"id":1,"cached":true}`), nil
+	}
+	return nil, productd.Errorf(productd.ENOTFOUND, "product %d not found", id)
+}
+
+func TestGetSendsEncodedProductsAsTheyAre(t *testing.T) {
+	t.Parallel()
+	srv := api.NewServer(api.Config{Products: rawService{}, Log: logging.Discard()})
+	h := &harness{t: t, srv: srv}
+	if rec := h.do(http.MethodGet, "/products/1", ""); rec.Code != http.StatusOK || rec.Body.String() != `{"id":1,"cached":true}` ||
+		rec.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+		t.Errorf("GET = %d %q %q", rec.Code, rec.Body, rec.Header().Get("Content-Type"))
+	}
+	if rec := h.do(http.MethodGet, "/products/2", ""); rec.Code != http.StatusNotFound {
+		t.Errorf("GET missing = %d", rec.Code)
 	}
 }

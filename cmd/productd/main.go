@@ -142,6 +142,13 @@ func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd stri
 		})
 	}
 	err = g.Wait()
+	// The cache leaves the registry of in-process tiers, so that writers in
+	// other processes stop waiting for this one's acknowledgements.
+	if closer, ok := a.products.(io.Closer); ok {
+		if cerr := closer.Close(); cerr != nil {
+			log.WithError(cerr).Warn("close product service")
+		}
+	}
 	log.Info("productd stopped")
 	return err
 }
