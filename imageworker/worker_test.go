@@ -3,7 +3,6 @@ package imageworker
 import (
 	"context"
 	"errors"
-	"image/color"
 	"slices"
 	"strings"
 	"testing"
@@ -55,9 +54,8 @@ func TestImagesDone(t *testing.T) {
 				t.Errorf("%s is %d bytes, its original %d", u, len(body), len(orig))
 			}
 			if originals[p.Images[i]] == "photo-exif6.jpg" {
-				inset := bounds.Dx() / 40
-				if bounds.Dx() >= bounds.Dy() || !isRed(img.At(bounds.Dx()-1-inset, inset)) {
-					t.Errorf("%s is %v with %v at the top right: not turned upright", u, bounds.Size(), img.At(bounds.Dx()-1-inset, inset))
+				if err := imagetest.CheckUpright(img); err != nil {
+					t.Errorf("%s: %v", u, err)
 				}
 			}
 		}
@@ -68,11 +66,6 @@ func TestImagesDone(t *testing.T) {
 	if n := w.compressor.Decodes(); n != 3 {
 		t.Errorf("%d images decoded, want 3", n)
 	}
-}
-
-func isRed(c color.Color) bool {
-	r, g, b, _ := c.RGBA()
-	return r>>8 > 180 && g>>8 < 80 && b>>8 < 80
 }
 
 // Every bad input ends failed with a reason naming the image and the cause,

@@ -4,6 +4,9 @@
 package imagetest
 
 import (
+	"fmt"
+	"image"
+	"image/color"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,4 +44,27 @@ func GoTestImages(t testing.TB, pattern string) []string {
 		t.Fatalf("no %s in the Go tree's image/testdata: %v", pattern, err)
 	}
 	return paths
+}
+
+// CheckUpright returns an error unless img, made from the fixture
+// photo-exif6.jpg, is turned upright: a portrait with the fixture's red
+// square at its top right, not its top left.
+func CheckUpright(img image.Image) error {
+	b := img.Bounds()
+	inset := b.Dx() / 40
+	topRight, topLeft := img.At(b.Max.X-1-inset, b.Min.Y+inset), img.At(b.Min.X+inset, b.Min.Y+inset)
+	switch {
+	case b.Dx() >= b.Dy():
+		return fmt.Errorf("the picture is %v, not a portrait", b.Size())
+	case !isRed(topRight):
+		return fmt.Errorf("the top right is %v, not the red square", topRight)
+	case isRed(topLeft):
+		return fmt.Errorf("the red square is at the top left: the picture is not turned upright")
+	}
+	return nil
+}
+
+func isRed(c color.Color) bool {
+	r, g, b, _ := c.RGBA()
+	return r>>8 > 180 && g>>8 < 80 && b>>8 < 80
 }
