@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,12 +19,21 @@ import (
 	"github.com/productd/productd"
 )
 
+// DefaultMaxConns is the pool size when the URL sets no pool_max_conns.
+// pgx's own default (the number of CPUs, at least 4) starves productd all:
+// River holds a connection for its listener, each relay batch holds one
+// while the broker confirms, and the API needs its own beside them.
+const DefaultMaxConns = 20
+
 // Open connects a pool to databaseURL and checks that the server answers.
 // Pool settings such as pool_max_conns can be given in the URL.
 func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -44,9 +44,6 @@ func TestMigrateUpDownUp(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: up: %v", round, err)
 		}
-		if len(res) != 2 {
-			t.Errorf("round %d: applied %d migrations, want 2", round, len(res))
-		}
 		if got := tables(t, url); strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("round %d: tables after up = %v, want %v", round, got, want)
 		}
@@ -54,17 +51,26 @@ func TestMigrateUpDownUp(t *testing.T) {
 		if err := m.Status(ctx, &status); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Count(status.String(), "applied") != 2 || !strings.Contains(status.String(), "river schema") {
-			t.Errorf("status after up:\n%s", status.String())
+		lines := strings.Split(strings.TrimSpace(status.String()), "\n")
+		if len(res) < 2 || strings.Count(status.String(), "applied") != len(res) || len(lines) != len(res) ||
+			!strings.Contains(status.String(), "(go) river schema") {
+			t.Errorf("round %d: applied %d; status:\n%s", round, len(res), status.String())
 		}
 		if res, err := m.Up(ctx); err != nil || len(res) != 0 {
 			t.Errorf("second up applied %d (%v), want none", len(res), err)
 		}
-		if _, err := m.Down(ctx); err != nil {
+		last, err := m.Down(ctx)
+		if err != nil {
 			t.Fatalf("round %d: down one step: %v", round, err)
 		}
-		if got := tables(t, url); strings.Join(got, ",") != "idempotency_keys,outbox,products" {
-			t.Errorf("after one step down: %v", got)
+		status.Reset()
+		if err := m.Status(ctx, &status); err != nil {
+			t.Fatal(err)
+		}
+		after := strings.Split(strings.TrimSpace(status.String()), "\n")
+		if !strings.HasSuffix(after[len(after)-1], " pending") || !strings.HasSuffix(after[len(after)-2], "Z") ||
+			!strings.Contains(lines[len(lines)-1], db.SourceName(last.Source)) {
+			t.Errorf("after one step down (%s):\n%s", db.SourceName(last.Source), status.String())
 		}
 		if _, err := m.Reset(ctx); err != nil {
 			t.Fatalf("round %d: reset: %v", round, err)

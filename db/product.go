@@ -1,7 +1,6 @@
 package db
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -164,31 +163,6 @@ func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product,
 		return nil, fmt.Errorf("create product: %w", err)
 	}
 	return created, nil
-}
-
-// claimIdempotencyKey inserts key, or returns the response stored under it
-// when an earlier request with the same hash used it. A different hash is an
-// EUNPROCESSABLE error.
-func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, key *productd.IdempotencyKey) (*productd.Created, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, request_hash) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key.Key, key.RequestHash)
-	if err != nil {
-		return nil, unavailable("claim idempotency key", err)
-	}
-	if tag.RowsAffected() == 1 {
-		return nil, nil
-	}
-	// The insert waited for any transaction holding the key; under read
-	// committed this query sees what that transaction committed.
-	var hash, body []byte
-	var productID int64
-	err = tx.QueryRow(ctx, `SELECT request_hash, response, product_id FROM idempotency_keys WHERE key = $1`, key.Key).Scan(&hash, &body, &productID)
-	if err != nil {
-		return nil, unavailable("read idempotency key", err)
-	}
-	if !bytes.Equal(hash, key.RequestHash) {
-		return nil, productd.Errorf(productd.EUNPROCESSABLE, "Idempotency-Key %q was already used with a different request", key.Key)
-	}
-	return &productd.Created{ProductID: productID, Body: body, Replayed: true}, nil
 }
 
 // enqueue writes an event about a product to the outbox inside tx.

@@ -133,6 +133,27 @@ func TestSetImageResultIsVersionGuarded(t *testing.T) {
 	}
 }
 
+func TestOpenSizesThePool(t *testing.T) {
+	t.Parallel()
+	url := dbtest.New(t)
+	pool, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if got := pool.Config().MaxConns; got != db.DefaultMaxConns {
+		t.Errorf("MaxConns = %d, want %d", got, db.DefaultMaxConns)
+	}
+	small, err := db.Open(context.Background(), url+"&pool_max_conns=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	if got := small.Config().MaxConns; got != 3 {
+		t.Errorf("MaxConns with pool_max_conns=3 = %d", got)
+	}
+}
+
 func TestUnavailableDatabase(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.NewPool(t)

@@ -2,11 +2,11 @@ package relay
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/productd/productd/db"
 	"github.com/productd/productd/outbox"
 )
 
@@ -31,7 +31,7 @@ func (r *Relay) Retain(ctx context.Context) (Retained, error) {
 		return out, err
 	}
 	out.IdempotencyKeys, err = r.deleteInBatches(ctx, func(ctx context.Context, limit int) (int64, error) {
-		return deleteIdempotencyKeys(ctx, r.pool, now.Add(-r.cfg.IdempotencyKeyRetention), limit)
+		return db.DeleteIdempotencyKeys(ctx, r.pool, now.Add(-r.cfg.IdempotencyKeyRetention), limit)
 	})
 	if err != nil {
 		return out, err
@@ -59,21 +59,4 @@ func (r *Relay) deleteInBatches(ctx context.Context, del func(context.Context, i
 			return total, ctx.Err()
 		}
 	}
-}
-
-// deleteIdempotencyKeys deletes up to limit of the API's idempotency keys
-// created before before. A client retrying with an older key creates a new
-// product: keys are kept for a day, far longer than any client retries.
-func deleteIdempotencyKeys(ctx context.Context, q outbox.Querier, before time.Time, limit int) (int64, error) {
-	tag, err := q.Exec(ctx, `
-		DELETE FROM idempotency_keys WHERE key = ANY(ARRAY(
-			SELECT key FROM idempotency_keys
-			WHERE created_at < $1
-			ORDER BY created_at
-			LIMIT $2
-			FOR UPDATE SKIP LOCKED))`, before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("delete expired idempotency keys: %w", err)
-	}
-	return tag.RowsAffected(), nil
 }
