@@ -136,7 +136,7 @@ func TestStorageOutageIsRetried(t *testing.T) {
 	h := newHarness(t, 100*time.Millisecond, 200*time.Millisecond, 400*time.Millisecond, 800*time.Millisecond, 5*time.Second)
 	proxy := s3test.NewProxy(t)
 	cfg := h.storeCfg
-	cfg.Endpoint = proxy.Listen
+	cfg.Endpoint = proxy.Addr()
 	cfg.MaxRetries = 1
 	viaProxy, err := storage.New(cfg)
 	if err != nil {
@@ -149,7 +149,7 @@ func TestStorageOutageIsRetried(t *testing.T) {
 		}
 	}})
 
-	proxy.Stop()
+	proxy.Cut()
 	p, ev := h.create(h.url("photo.jpg"))
 	h.publish(ev, nil)
 	var queues []string
@@ -161,9 +161,7 @@ func TestStorageOutageIsRetried(t *testing.T) {
 			t.Fatalf("retries so far %v, want 3", queues)
 		}
 	}
-	if err := proxy.Start(); err != nil {
-		t.Fatal(err)
-	}
+	proxy.Restore()
 	want := []string{h.topo.RetryQueue(100 * time.Millisecond), h.topo.RetryQueue(200 * time.Millisecond), h.topo.RetryQueue(400 * time.Millisecond)}
 	if !slices.Equal(queues, want) {
 		t.Fatalf("retried through %v, want growing delays %v", queues, want)

@@ -7,7 +7,6 @@ package redistest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -119,16 +118,4 @@ func WithAddr(t testing.TB, addr string) string {
 	}
 	u.Host = addr
 	return u.String()
-}
-
-// freeAddr returns a loopback address that nothing listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }

@@ -11,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
+	"github.com/productd/productd/internal/proxytest"
 	"github.com/productd/productd/storage"
 )
 
@@ -97,16 +95,10 @@ func env(name, def string) string {
 }
 
 // NewProxy starts an in-process toxiproxy in front of the test MinIO; it
-// stops when t ends. Point a store's Endpoint at its Listen address; Stop
-// takes MinIO away from that store (open connections are closed, new ones
-// refused) and Start brings it back on the same address.
-func NewProxy(t testing.TB) *toxiproxy.Proxy {
+// stops when t ends. Point a store's Endpoint at its Addr; Cut takes MinIO
+// away from that store (open connections are closed, new ones refused) and
+// Restore brings it back on the same address.
+func NewProxy(t testing.TB) *proxytest.Proxy {
 	t.Helper()
-	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	p := toxiproxy.NewProxy(srv, "minio", "127.0.0.1:0", Endpoint())
-	if err := p.Start(); err != nil {
-		t.Fatalf("start proxy in front of MinIO: %v", err)
-	}
-	t.Cleanup(p.Stop)
-	return p
+	return proxytest.New(t, "minio", Endpoint())
 }
