@@ -256,8 +256,10 @@ func (s *ProductService) DeleteProduct(ctx context.Context, id int64) error {
 }
 
 // SetImageResult writes the image worker's result if the product's images
-// are still those of res.ImagesVersion. The row's version grows so that
-// caches see a newer value.
+// are still those of res.ImagesVersion and the result says something new.
+// The row's version grows so that caches see a newer value; a redelivered
+// message writing the same result again changes nothing, not even the
+// version.
 func (s *ProductService) SetImageResult(ctx context.Context, res productd.ImageResult) (bool, error) {
 	compressed := res.CompressedImages
 	if compressed == nil {
@@ -270,7 +272,8 @@ func (s *ProductService) SetImageResult(ctx context.Context, res productd.ImageR
 			image_error  = $5,
 			version      = version + 1,
 			updated_at   = now()
-		WHERE id = $1 AND images_version = $2`,
+		WHERE id = $1 AND images_version = $2
+		  AND (compressed_product_images, image_status, image_error) IS DISTINCT FROM ($3, $4, $5)`,
 		res.ProductID, res.ImagesVersion, compressed, string(res.Status), res.Error)
 	if err != nil {
 		return false, unavailable(fmt.Sprintf("set image result of product %d", res.ProductID), err)

@@ -107,6 +107,14 @@ func TestSetImageResultIsVersionGuarded(t *testing.T) {
 	if p.ImageStatus != productd.ImageStatusDone || p.CompressedImages[0] != "http://s3/a.jpg" || p.Version != 3 {
 		t.Errorf("after result: %+v", p)
 	}
+	// The same result again, as a redelivery writes it, is no change at all.
+	ok, err = svc.SetImageResult(ctx, productd.ImageResult{ProductID: id, ImagesVersion: 1, Status: productd.ImageStatusDone, CompressedImages: []string{"http://s3/a.jpg"}})
+	if err != nil || ok {
+		t.Errorf("repeated result: changed=%v err=%v, want no change", ok, err)
+	}
+	if again, _ := svc.FindProductByID(ctx, id); again.Version != p.Version || !again.UpdatedAt.Equal(p.UpdatedAt) {
+		t.Errorf("repeated result moved the version %d -> %d", p.Version, again.Version)
+	}
 
 	// New images make a result for the old ones stale.
 	images := []string{"http://example.com/b.jpg"}
