@@ -58,8 +58,6 @@ run: services build ## Start the services, migrate, and run productd in the fore
 	$(BIN) migrate up
 	@echo
 	@echo "  API              $(API_URL)"
-	@echo "  ops dashboard    $(API_URL)/ops"
-	@echo "  River UI         $(API_URL)/riverui/"
 	@echo "  OpenAPI          $(API_URL)/openapi.yaml"
 	@echo "  RabbitMQ         http://localhost:15672  (guest / guest)"
 	@echo "  MinIO console    http://localhost:9001   (S3_ACCESS_KEY / S3_SECRET_KEY, default minioadmin)"
@@ -93,16 +91,21 @@ cover-html: ## Turn coverage.out (from make test) into coverage.html
 	$(GO) tool cover -html=$(COVERPROFILE) -o coverage.html
 	@echo "open coverage.html"
 
-# Placeholder: a later change replaces this with a script that runs the
-# benchmarks against their ceilings and prints the tables in DESIGN.md.
 .PHONY: bench
-bench: services ## Run the benchmarks
-	$(GO) test -run '^$$' -bench . $(BENCH_FLAGS) ./...
+bench: services ## Run every benchmark against its ceiling and print DESIGN's table (~15 min)
+	@scripts/bench
 
-# Placeholder: the chaos suite (build tag "chaos") will get its own driver.
+.PHONY: bench-quick
+bench-quick: services ## Shorter runs of every benchmark, for a look (~4 min)
+	@scripts/bench quick
+
+# The drills take the real, shared broker and Redis away (rabbitmqctl
+# stop_app, SHUTDOWN NOSAVE), so they run one package at a time and never
+# beside other tests. CHAOS_OUTAGE sets how long RabbitMQ stays down (1m).
 .PHONY: chaos
-chaos: services ## Run the chaos tests (faults injected into real services)
-	$(GO) test -race -count=1 -tags chaos -run Chaos ./...
+chaos: services ## Chaos drills: stop the real RabbitMQ and Redis under load (~2 min)
+	$(GO) test -count=1 -p 1 -tags chaos -run Chaos -v ./relay/ ./cache/
+	@$(SERVICES) up
 
 .PHONY: clean
 clean: ## Remove build and coverage output (not .data/)
