@@ -1,0 +1,528 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/jpeg"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/textproto"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/productd/productd"
+	"github.com/productd/productd/internal/amqptest"
+	"github.com/productd/productd/internal/dbtest"
+	"github.com/productd/productd/internal/redistest"
+	"github.com/productd/productd/internal/s3test"
+	"github.com/productd/productd/storage"
+)
+
+// The end-to-end tests run the real roles, wired by run, against the real
+// services, each deployment with a database, a RabbitMQ vhost, a Redis
+// prefix and a bucket of its own, so that they can run beside every other
+// package's tests. Like the other tests here they set environment
+// variables, so they do not run in parallel with each other.
+
+// awaitTimeout bounds every wait of these tests; on an idle machine each
+// takes well under a second.
+const awaitTimeout = 20 * time.Second
+
+// TestAllRolesEndToEnd runs `productd all` and drives it through HTTP: a
+// product with an image URL and one with an uploaded image both end done
+// with compressed images in MinIO, a change is read back at once through
+// the cache, a deletion removes the objects, and cancelling drains and
+// exits cleanly.
+func TestAllRolesEndToEnd(t *testing.T) {
+	d := newDeployment(t)
+	photo := readFixture(t, "photo.jpg")
+	images := serveImage(t, photo)
+	logs := d.start(t, "all")
+
+	d.awaitReady(t, logs)
+
+	byURL := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
+		"user_id": 7, "product_name": "lamp", "product_price": 19.5,
+		"product_images": []string{images + "/photo.jpg"},
+	}))
+	byUpload := d.create(t, multipartRequest(t, d.url("/products"), map[string]string{
+		"user_id": "7", "product_name": "chair", "product_price": "42",
+	}, photo))
+	if len(byUpload.Images) != 1 || !strings.HasPrefix(byUpload.Images[0], d.s3.PublicURL+"/"+storage.PrefixOriginals) {
+		t.Fatalf("uploaded original stored as %q, want a URL under %s/%s", byUpload.Images, d.s3.PublicURL, storage.PrefixOriginals)
+	}
+	for _, p := range []*productd.Product{byURL, byUpload} {
+		done := d.awaitImages(t, logs, p.ID)
+		d.checkCompressed(t, done)
+	}
+
+	// A read fills the cache; the change must be read back at once, not the
+	// cached product.
+	before := d.get(t, byURL.ID)
+	if !d.cacheHasKeys(t) {
+		t.Errorf("no Redis key under %s after a read: the API does not read through the cache", d.prefix)
+	}
+	resp := d.do(t, jsonRequest(t, http.MethodPatch, d.url(fmt.Sprint("/products/", byURL.ID)), map[string]any{"product_name": "desk lamp"}))
+	expectStatus(t, resp, http.StatusOK)
+	after := d.get(t, byURL.ID)
+	if after.Name != "desk lamp" || after.Version <= before.Version {
+		t.Errorf("read after PATCH: name %q version %d, want %q and a version above %d", after.Name, after.Version, "desk lamp", before.Version)
+	}
+	if after.ImageStatus != productd.ImageStatusDone || len(after.CompressedImages) != 1 {
+		t.Errorf("a name change touched the images: status %q, compressed %q", after.ImageStatus, after.CompressedImages)
+	}
+
+	// Two compressed images and the uploaded original.
+	if keys := d.objects(t); len(keys) != 3 {
+		t.Errorf("the bucket holds %q, want two compressed images and one original", keys)
+	}
+	for _, p := range []*productd.Product{byURL, byUpload} {
+		resp := d.do(t, mustRequest(t, http.MethodDelete, d.url(fmt.Sprint("/products/", p.ID)), nil))
+		expectStatus(t, resp, http.StatusNoContent)
+		resp = d.do(t, mustRequest(t, http.MethodGet, d.url(fmt.Sprint("/products/", p.ID)), nil))
+		expectStatus(t, resp, http.StatusNotFound)
+	}
+	await(t, logs, "the deleted products' objects to be removed", func() (bool, string) {
+		keys := d.objects(t)
+		return len(keys) == 0, fmt.Sprintf("objects left: %q", keys)
+	})
+
+	d.stop(t, logs,
+		`"msg":"api draining in-flight requests"`,
+		`"msg":"relay: stopped"`,
+		`"msg":"imageworker: stopped"`,
+		`"msg":"productd stopped"`,
+	)
+	if !logs.contains(`"msg":"storage: bucket ready"`) {
+		t.Errorf("the bucket was never reported ready:\n%s", logs)
+	}
+}
+
+// TestRolesInSeparateProcesses runs api, relay and worker as three
+// deployments of one role each, sharing the services as separate processes
+// would: an event crosses from the API's outbox through the relay to the
+// worker, and the worker's write reaches the API's reads through the
+// cache's cross-process invalidation.
+func TestRolesInSeparateProcesses(t *testing.T) {
+	d := newDeployment(t)
+	images := serveImage(t, readFixture(t, "photo-444.jpg"))
+	roles := map[string]*syncBuffer{}
+	for _, role := range []string{"api", "relay", "worker"} {
+		roles[role] = d.start(t, role)
+	}
+	api := roles["api"]
+	d.awaitReady(t, api)
+
+	p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
+		"user_id": 8, "product_name": "vase", "product_price": 3.1,
+		"product_images": []string{images + "/photo.jpg"},
+	}))
+	// Read it while it is pending, so that the API process caches that.
+	if got := d.get(t, p.ID); got.ImageStatus == productd.ImageStatusDone {
+		t.Logf("the worker finished before the first read; the cache was not put to the test")
+	}
+	d.checkCompressed(t, d.awaitImages(t, roles["worker"], p.ID))
+
+	d.stop(t, api, `"msg":"api draining in-flight requests"`, `"msg":"productd stopped"`)
+	for role, want := range map[string]string{"relay": `"msg":"relay: stopped"`, "worker": `"msg":"imageworker: stopped"`} {
+		if !roles[role].contains(want) {
+			t.Errorf("%s did not log %s:\n%s", role, want, roles[role])
+		}
+		if roles[role].contains(`"msg":"api listening"`) {
+			t.Errorf("the %s role serves HTTP too:\n%s", role, roles[role])
+		}
+	}
+}
+
+// deployment is one isolated productd: the environment every run call of
+// the test reads, and what the test needs to look behind it.
+type deployment struct {
+	addr   string
+	prefix string
+	s3     storage.Config
+	store  *storage.Store
+	client *http.Client
+
+	// runs are the run calls in progress; stop cancels them all.
+	cancel context.CancelFunc
+	ctx    context.Context
+	runs   sync.WaitGroup
+	codes  chan runResult
+}
+
+type runResult struct {
+	role string
+	code int
+	logs *syncBuffer
+}
+
+func newDeployment(t *testing.T) *deployment {
+	t.Helper()
+	d := &deployment{
+		addr:   freeAddr(t),
+		prefix: redistest.Prefix(t),
+		s3:     s3test.Config(t),
+		client: &http.Client{Timeout: awaitTimeout},
+		codes:  make(chan runResult, 3),
+	}
+	store, err := storage.New(d.s3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.store = store
+	for name, value := range map[string]string{
+		"DATABASE_URL":      dbtest.New(t),
+		"AMQP_URL":          newVhost(t),
+		"REDIS_URL":         redistest.URL(),
+		"CACHE_PREFIX":      d.prefix,
+		"S3_ENDPOINT":       d.s3.Endpoint,
+		"S3_ACCESS_KEY":     d.s3.AccessKey,
+		"S3_SECRET_KEY":     d.s3.SecretKey,
+		"S3_BUCKET":         d.s3.Bucket,
+		"S3_PUBLIC_URL":     d.s3.PublicURL,
+		"HTTP_ADDR":         d.addr,
+		"IMAGE_FETCH_ALLOW": "127.0.0.1",
+		"LOG_FORMAT":        "json",
+		"LOG_LEVEL":         "info",
+		"SHUTDOWN_TIMEOUT":  "10s",
+	} {
+		t.Setenv(name, value)
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	// Registered after the resources above, so it runs before they go:
+	// nothing of productd may still use them when they are removed.
+	t.Cleanup(func() {
+		d.cancel()
+		d.runs.Wait()
+	})
+	return d
+}
+
+// start runs productd with role in the background and returns its log.
+func (d *deployment) start(t *testing.T, role string) *syncBuffer {
+	t.Helper()
+	logs := &syncBuffer{}
+	d.runs.Add(1)
+	go func() {
+		defer d.runs.Done()
+		code := run(d.ctx, []string{role}, io.Discard, logs)
+		d.codes <- runResult{role: role, code: code, logs: logs}
+	}()
+	return logs
+}
+
+// stop cancels every run, expects each to exit 0, and expects want in
+// logs.
+func (d *deployment) stop(t *testing.T, logs *syncBuffer, want ...string) {
+	t.Helper()
+	d.cancel()
+	d.runs.Wait()
+	close(d.codes)
+	for r := range d.codes {
+		if r.code != 0 {
+			t.Errorf("productd %s exited %d after its context was cancelled:\n%s", r.role, r.code, r.logs)
+		}
+	}
+	for _, w := range want {
+		if !logs.contains(w) {
+			t.Errorf("no log line %s on the way out:\n%s", w, logs)
+		}
+	}
+}
+
+func (d *deployment) url(path string) string { return "http://" + d.addr + path }
+
+// awaitReady waits for /readyz to answer 200.
+func (d *deployment) awaitReady(t *testing.T, logs *syncBuffer) {
+	t.Helper()
+	await(t, logs, "/readyz to answer 200", func() (bool, string) {
+		resp, err := d.client.Get(d.url("/readyz"))
+		if err != nil {
+			return false, err.Error()
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Sprintf("%d %s", resp.StatusCode, body)
+	})
+}
+
+func (d *deployment) do(t *testing.T, req *http.Request) *http.Response {
+	t.Helper()
+	resp, err := d.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// create sends a create request and returns the product of its 201.
+func (d *deployment) create(t *testing.T, req *http.Request) *productd.Product {
+	t.Helper()
+	resp := d.do(t, req)
+	expectStatus(t, resp, http.StatusCreated)
+	p := decodeProduct(t, resp)
+	if want := fmt.Sprint("/products/", p.ID); resp.Header.Get("Location") != want {
+		t.Errorf("Location %q, want %q", resp.Header.Get("Location"), want)
+	}
+	if p.ImageStatus != productd.ImageStatusPending {
+		t.Errorf("a new product with an image is %q, want %q", p.ImageStatus, productd.ImageStatusPending)
+	}
+	return p
+}
+
+func (d *deployment) get(t *testing.T, id int64) *productd.Product {
+	t.Helper()
+	resp := d.do(t, mustRequest(t, http.MethodGet, d.url(fmt.Sprint("/products/", id)), nil))
+	expectStatus(t, resp, http.StatusOK)
+	return decodeProduct(t, resp)
+}
+
+// awaitImages waits for the product's images to be processed, read through
+// the API, and fails at once if they fail.
+func (d *deployment) awaitImages(t *testing.T, logs *syncBuffer, id int64) *productd.Product {
+	t.Helper()
+	var p *productd.Product
+	await(t, logs, fmt.Sprintf("product %d to be done", id), func() (bool, string) {
+		p = d.get(t, id)
+		if p.ImageStatus == productd.ImageStatusFailed {
+			t.Fatalf("product %d failed: %s\n%s", id, p.ImageError, logs)
+		}
+		return p.ImageStatus == productd.ImageStatusDone, fmt.Sprintf("status %q", p.ImageStatus)
+	})
+	return p
+}
+
+// checkCompressed fetches every compressed image from MinIO, as a client
+// would, and expects a JPEG fitted into the worker's box.
+func (d *deployment) checkCompressed(t *testing.T, p *productd.Product) {
+	t.Helper()
+	if len(p.CompressedImages) != len(p.Images) || len(p.Images) == 0 {
+		t.Fatalf("product %d: %d compressed images for %d originals", p.ID, len(p.CompressedImages), len(p.Images))
+	}
+	for _, u := range p.CompressedImages {
+		if !strings.HasPrefix(u, d.s3.PublicURL+"/"+storage.PrefixProducts) {
+			t.Errorf("compressed URL %q is not under %s/%s", u, d.s3.PublicURL, storage.PrefixProducts)
+			continue
+		}
+		resp := d.do(t, mustRequest(t, http.MethodGet, u, nil))
+		expectStatus(t, resp, http.StatusOK)
+		img, err := jpeg.Decode(resp.Body)
+		if err != nil {
+			t.Errorf("compressed image %s is not a JPEG: %v", u, err)
+			continue
+		}
+		if b := img.Bounds(); b.Dx() > 1024 || b.Dy() > 1024 || b.Empty() {
+			t.Errorf("compressed image %s is %v, want it within 1024 × 1024", u, b.Size())
+		}
+	}
+}
+
+// objects lists the keys in the deployment's bucket.
+func (d *deployment) objects(t *testing.T) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), awaitTimeout)
+	defer cancel()
+	var all []string
+	for _, prefix := range []string{storage.PrefixOriginals, storage.PrefixProducts} {
+		keys, err := d.store.List(ctx, prefix)
+		if err != nil {
+			t.Fatalf("list %s: %v", prefix, err)
+		}
+		all = append(all, keys...)
+	}
+	return all
+}
+
+// cacheHasKeys reports whether Redis holds a key under the deployment's
+// prefix.
+func (d *deployment) cacheHasKeys(t *testing.T) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), awaitTimeout)
+	defer cancel()
+	keys, _, err := redistest.Client(t).Scan(ctx, 0, d.prefix+"*", 1000).Result()
+	if err != nil {
+		t.Fatalf("scan redis: %v", err)
+	}
+	return len(keys) > 0
+}
+
+// newVhost creates a RabbitMQ vhost for t through the management API,
+// deletes it (and everything in it) when t ends, and returns the AMQP URL
+// of the test broker in that vhost.
+func newVhost(t *testing.T) string {
+	t.Helper()
+	amqpURL, err := url.Parse(amqptest.URL(t))
+	if err != nil {
+		t.Fatalf("parse AMQP URL: %v", err)
+	}
+	name := fmt.Sprintf("productd-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	// The management plugin listens beside the broker, on its default port.
+	mgmt := "http://" + net.JoinHostPort(amqpURL.Hostname(), "15672")
+	manage := func(method, path, body string) error {
+		req, err := http.NewRequest(method, mgmt+path, strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		pass, _ := amqpURL.User.Password()
+		req.SetBasicAuth(amqpURL.User.Username(), pass)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := (&http.Client{Timeout: awaitTimeout}).Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			msg, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, msg)
+		}
+		return nil
+	}
+	if err := manage(http.MethodPut, "/api/vhosts/"+name, ""); err != nil {
+		t.Fatalf("create vhost through the RabbitMQ management API at %s: %v\n(is RabbitMQ with its management plugin running? run `scripts/services up`)", mgmt, err)
+	}
+	t.Cleanup(func() {
+		if err := manage(http.MethodDelete, "/api/vhosts/"+name, ""); err != nil {
+			t.Errorf("delete vhost %s: %v", name, err)
+		}
+	})
+	if err := manage(http.MethodPut, "/api/permissions/"+name+"/"+amqpURL.User.Username(), `{"configure":".*","write":".*","read":".*"}`); err != nil {
+		t.Fatalf("grant access to vhost %s: %v", name, err)
+	}
+	amqpURL.Path = "/" + name
+	return amqpURL.String()
+}
+
+// serveImage serves data at every path of a test server and returns its
+// URL.
+func serveImage(t *testing.T, data []byte) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		_, _ = w.Write(data)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// readFixture reads one of the image worker's fixtures.
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "imageworker", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func mustRequest(t *testing.T, method, url string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func jsonRequest(t *testing.T, method, url string, body any) *http.Request {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := mustRequest(t, method, url, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+// multipartRequest is a create request with fields and one image file.
+func multipartRequest(t *testing.T, url string, fields map[string]string, image []byte) *http.Request {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range fields {
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="product_images"; filename="photo.jpg"`)
+	h.Set("Content-Type", "image/jpeg")
+	part, err := mw.CreatePart(h)
+	if err == nil {
+		_, err = part.Write(image)
+	}
+	if err == nil {
+		err = mw.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := mustRequest(t, http.MethodPost, url, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return req
+}
+
+func expectStatus(t *testing.T, resp *http.Response, want int) {
+	t.Helper()
+	if resp.StatusCode != want {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%s %s = %s, want %d: %s", resp.Request.Method, resp.Request.URL, resp.Status, want, body)
+	}
+}
+
+func decodeProduct(t *testing.T, resp *http.Response) *productd.Product {
+	t.Helper()
+	var p productd.Product
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatalf("decode product from %s %s: %v", resp.Request.Method, resp.Request.URL, err)
+	}
+	return &p
+}
+
+// await polls cond until it holds, failing t with cond's last word and the
+// logs after awaitTimeout.
+func await(t *testing.T, logs *syncBuffer, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(awaitTimeout)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s; last: %s\nlogs:\n%s", awaitTimeout, what, last, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a log sink the test can read while productd writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) contains(s string) bool { return strings.Contains(b.String(), s) }
