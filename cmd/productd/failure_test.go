@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// What an operator meets when productd cannot do its job: a role that
+// fails takes the process down cleanly, a storage that is away at start
+// only costs uploads, and settings that cannot work stop it with a reason
+// that keeps passwords out of the log.
+
+func TestRoleThatFailsStopsTheOthers(t *testing.T) {
+	d := newDeployment(t)
+	taken, err := net.Listen("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+
+	// Cancelled at the end, for the bucket set-up that may still run.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	if code := run(ctx, []string{"all"}, io.Discard, logs); code != 1 {
+		t.Fatalf("exit %d with HTTP_ADDR taken, want 1:\n%s", code, logs)
+	}
+	for _, want := range []string{
+		`"error":"api: listen on ` + d.addr,
+		`"msg":"productd stopped with an error"`,
+		// The roles that were fine are stopped, not left running.
+		`"msg":"relay: stopped"`,
+		`"msg":"imageworker: stopped"`,
+	} {
+		if !logs.contains(want) {
+			t.Errorf("no %s in the log:\n%s", want, logs)
+		}
+	}
+}
+
+func TestStorageAwayAtStartOnlyCostsUploads(t *testing.T) {
+	d := newDeployment(t)
+	t.Setenv("S3_ENDPOINT", freeAddr(t)) // nothing listens there
+	logs := d.start(t, "api")
+	d.awaitReady(t, logs)
+	await(t, logs, "the bucket set-up to be retried", func() (bool, string) {
+		return logs.contains(`"msg":"storage: bucket not ready; uploads fail until it is"`), "no retry logged"
+	})
+
+	resp := d.do(t, multipartRequest(t, d.url("/products"), map[string]string{
+		"user_id": "1", "product_name": "stool", "product_price": "5",
+	}, readFixture(t, "photo.jpg")))
+	expectStatus(t, resp, http.StatusServiceUnavailable)
+	// Products with image URLs need no storage to be accepted.
+	d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
+		"user_id": 1, "product_name": "stool", "product_price": 5,
+		"product_images": []string{"https://images.example.com/stool.jpg"},
+	}))
+
+	d.stop(t, logs, `"msg":"productd stopped"`)
+}
+
+func TestSettingsThatCannotWorkStopTheStart(t *testing.T) {
+	newDeployment(t)
+	const secret = "s3cr3t-pw"
+	for _, tc := range []struct {
+		role, name, value, want string
+	}{
+		{"relay", "AMQP_URL", "amqp://guest:" + secret + "@127.0.0.1:5672/?heartbeat=often", "relay: broker: parse URL"},
+		{"worker", "AMQP_URL", "amqp://guest:" + secret + "@127.0.0.1:5672/?heartbeat=often", "worker: broker: parse URL"},
+		{"api", "REDIS_URL", "redis://:" + secret + "@127.0.0.1:6379/first", "invalid database number"},
+		{"api", "S3_ENDPOINT", "not_a_host!:9000", "create S3 client for not_a_host!:9000"},
+	} {
+		t.Run(tc.name+"/"+tc.role, func(t *testing.T) {
+			t.Setenv(tc.name, tc.value)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out bytes.Buffer
+			logs := &syncBuffer{}
+			if code := run(ctx, []string{tc.role}, &out, logs); code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", code, logs)
+			}
+			if !logs.contains(tc.want) || !logs.contains(`"msg":"productd stopped with an error"`) {
+				t.Errorf("no error naming %q in the log:\n%s", tc.want, logs)
+			}
+			if strings.Contains(logs.String()+out.String(), secret) {
+				t.Errorf("the password reached the output:\n%s%s", out.String(), logs)
+			}
+		})
+	}
+}
