@@ -75,6 +75,8 @@ func TestSettingsThatCannotWorkStopTheStart(t *testing.T) {
 		{"worker", "AMQP_URL", "amqp://guest:" + secret + "@127.0.0.1:5672/?heartbeat=often", "worker: broker: parse URL"},
 		{"api", "REDIS_URL", "redis://:" + secret + "@127.0.0.1:6379/first", "invalid database number"},
 		{"api", "S3_ENDPOINT", "not_a_host!:9000", "create S3 client for not_a_host!:9000"},
+		{"migrate", "DATABASE_URL", "postgres://postgres:" + secret + "@127.0.0.1/x?sslmode=sometimes", "parse database url"},
+		{"api", "DATABASE_URL", "postgres://postgres:" + secret + "@127.0.0.1/x?sslmode=sometimes", "parse database url"},
 	} {
 		t.Run(tc.name+"/"+tc.role, func(t *testing.T) {
 			t.Setenv(tc.name, tc.value)

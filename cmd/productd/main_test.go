@@ -58,9 +58,10 @@ func TestMigrateCommand(t *testing.T) {
 }
 
 func TestServeAPIUntilCancelled(t *testing.T) {
-	t.Setenv("DATABASE_URL", dbtest.New(t))
-	addr := freeAddr(t)
-	t.Setenv("HTTP_ADDR", addr)
+	// Its own database, address, Redis prefix and bucket: the cache and the
+	// storage set-up would otherwise use the defaults a real deployment on
+	// this machine uses.
+	addr := newDeployment(t).addr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	var errOut bytes.Buffer
