@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -18,6 +19,10 @@ import (
 func TestPhotosWithoutWallpapersSayHowToFetchThem(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("PRODUCTD_PHOTOS", dir)
+	// Photos looks once per process; this test looks again, in dir.
+	saved := photosOnce
+	photosOnce = sync.OnceValues(makeBenchPhotos)
+	t.Cleanup(func() { photosOnce = saved })
 	rec := &fatalRecorder{TB: t}
 	if photos := Photos(rec); photos != nil {
 		t.Fatalf("Photos returned %v from an empty directory", photos)
