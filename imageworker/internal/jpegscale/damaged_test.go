@@ -41,8 +41,11 @@ func TestDamagedHeadersBehaveLikeStandardLibrary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !shrinkFrame(data) {
+		if data = shrink(data); data == nil {
 			t.Fatalf("%s: no frame or no start of scan", name)
+		}
+		if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
+			t.Fatalf("%s cut to 16×16: image/jpeg refuses it: %v", name, err)
 		}
 		compareDamaged(t, name+" cut to 16×16", data, 4)
 		for _, i := range damageSites(data) {
@@ -189,21 +192,35 @@ func damageSites(data []byte) []int {
 	return sites
 }
 
-// shrinkFrame makes the frame header of data declare 16×16 pixels, and
-// reports whether data has a frame header and a scan. Both decoders then
-// decode the first 16×16 pixels of every scan and skip the rest as
-// extraneous data: the decodes of the test stay quick, and the headers stay
-// what they were.
-func shrinkFrame(data []byte) bool {
-	for _, s := range headers(data) {
+// shrink returns data with a frame header that declares 16×16 pixels and
+// with nothing after the first kilobyte of the first scan but an end of
+// image, or nil when data has no frame header or no scan. Both decoders
+// decode the first 16×16 pixels and skip the rest of the scan as extraneous
+// data: the many decodes of the test stay quick, and the headers are what
+// they were.
+func shrink(data []byte) []byte {
+	segs := headers(data)
+	if segs == nil {
+		return nil
+	}
+	data = bytes.Clone(data)
+	for _, s := range segs {
 		if s.marker == 0xc0 || s.marker == 0xc1 || s.marker == 0xc2 { // SOF
-			if s.at+9 > len(data) {
-				return false
-			}
 			binary.BigEndian.PutUint16(data[s.at+5:], 16) // height
 			binary.BigEndian.PutUint16(data[s.at+7:], 16) // width
-			return true
+			sos := segs[len(segs)-1]
+			end := min(sos.at+2+sos.length+1024, len(data))
+			// A scan's data has no 0xff but before 0x00 (a stuffed byte)
+			// or a restart marker: the first other one starts a segment,
+			// which must not be cut.
+			for i := sos.at + 2 + sos.length; i+1 < end; i++ {
+				if next := data[i+1]; data[i] == 0xff && next != 0 && (next < 0xd0 || next > 0xd7) {
+					end = i
+					break
+				}
+			}
+			return append(data[:end:end], 0xff, 0xd9) // EOI
 		}
 	}
-	return false
+	return nil
 }
