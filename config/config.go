@@ -15,7 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/joho/godotenv"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
 )
 
 // Config is every setting of productd, with its environment variable and
@@ -92,9 +95,9 @@ func Load() (*Config, error) {
 func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	r := reader{lookup: lookup}
 	c := &Config{
-		DatabaseURL:     r.url("DATABASE_URL", seedDatabaseURL(lookup), "postgres", "postgresql"),
-		AMQPURL:         r.url("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "amqp", "amqps"),
-		RedisURL:        r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix"),
+		DatabaseURL:     r.parsed("DATABASE_URL", r.url("DATABASE_URL", seedDatabaseURL(lookup), "postgres", "postgresql"), parsePostgres),
+		AMQPURL:         r.parsed("AMQP_URL", r.url("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "amqp", "amqps"), parseAMQP),
+		RedisURL:        r.parsed("REDIS_URL", r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix"), parseRedis),
 		CacheLocal:      r.bool("CACHE_LOCAL", true),
 		CachePrefix:     r.str("CACHE_PREFIX", "productd:cache:"),
 		S3Endpoint:      r.hostPort("S3_ENDPOINT", "127.0.0.1:9000"),
@@ -170,6 +173,22 @@ func (r *reader) url(name, def string, schemes ...string) string {
 	r.fail(name, redact(v), "scheme must be one of "+strings.Join(schemes, ", "))
 	return v
 }
+
+// parsed checks a URL with the parser of the library that will use it, so
+// that a value the library would refuse stops the start here, with the
+// variable's name, instead of later in a log line that does not name it.
+func (r *reader) parsed(name, value string, parse func(string) error) string {
+	if r.err == nil {
+		if err := parse(value); err != nil {
+			r.fail(name, redact(value), "not usable: "+strings.ReplaceAll(err.Error(), value, "(the value)"))
+		}
+	}
+	return value
+}
+
+func parsePostgres(s string) error { _, err := pgx.ParseConfig(s); return err }
+func parseAMQP(s string) error     { _, err := amqp.ParseURI(s); return err }
+func parseRedis(s string) error    { _, err := redis.ParseURL(s); return err }
 
 func (r *reader) hostPort(name, def string) string {
 	v := r.str(name, def)

@@ -119,6 +119,27 @@ func TestBadValues(t *testing.T) {
 	}
 }
 
+// URLs with the right scheme that the library using them would refuse stop
+// the start too, naming the variable and hiding the password.
+func TestURLsTheirLibrariesRefuse(t *testing.T) {
+	t.Parallel()
+	for name, value := range map[string]string{
+		"DATABASE_URL": "postgres://u:hunter2@db/x?sslmode=sometimes",
+		"AMQP_URL":     "amqp://guest:hunter2@rabbit/?heartbeat=often",
+		"REDIS_URL":    "redis://:hunter2@cache:6379/first",
+	} {
+		_, err := config.FromLookup(lookup(map[string]string{name: value}))
+		if err == nil {
+			t.Errorf("%s=%q accepted", name, value)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "config: "+name+"=") || !strings.Contains(msg, "not usable") ||
+			strings.Contains(msg, "hunter2") || strings.Contains(msg, "\n") {
+			t.Errorf("%s: error %q", name, msg)
+		}
+	}
+}
+
 // Load reads .env from the working directory; the environment wins over it.
 func TestLoadReadsDotEnv(t *testing.T) {
 	dir := t.TempDir()
