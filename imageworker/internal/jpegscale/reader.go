@@ -522,7 +522,7 @@ func (d *decoder) processApp14Marker(n int) error {
 }
 
 // decode reads a JPEG image from r and returns it as an image.Image.
-func (d *decoder) decode(r io.Reader, configOnly bool) (image.Image, error) {
+func (d *decoder) decode(r io.Reader) (image.Image, error) {
 	d.r = r
 
 	// Check for the Start Of Image marker.
@@ -607,32 +607,14 @@ func (d *decoder) decode(r io.Reader, configOnly bool) (image.Image, error) {
 			d.baseline = marker == sof0Marker
 			d.progressive = marker == sof2Marker
 			err = d.processSOF(n)
-			if configOnly && d.jfif {
-				return nil, err
-			}
 		case dhtMarker:
-			if configOnly {
-				err = d.ignore(n)
-			} else {
-				err = d.processDHT(n)
-			}
+			err = d.processDHT(n)
 		case dqtMarker:
-			if configOnly {
-				err = d.ignore(n)
-			} else {
-				err = d.processDQT(n)
-			}
+			err = d.processDQT(n)
 		case sosMarker:
-			if configOnly {
-				return nil, nil
-			}
 			err = d.processSOS(n)
 		case driMarker:
-			if configOnly {
-				err = d.ignore(n)
-			} else {
-				err = d.processDRI(n)
-			}
+			err = d.processDRI(n)
 		case app0Marker:
 			err = d.processApp0Marker(n)
 		case app14Marker:
@@ -780,5 +762,5 @@ func Decode(r io.Reader, eighths int) (image.Image, error) {
 		return nil, fmt.Errorf("jpegscale: scale %d/8 is not between 1/8 and 8/8", eighths)
 	}
 	d := decoder{n: eighths}
-	return d.decode(r, false)
+	return d.decode(r)
 }
