@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/productd/productd"
-	"github.com/productd/productd/imageworker/internal/imagetest"
+	"github.com/productd/productd/internal/imagetest"
 )
 
 // BenchmarkWorker runs the whole worker with its default settings (a box of

@@ -11,8 +11,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/productd/productd"
-	"github.com/productd/productd/imageworker/internal/imagetest"
 	"github.com/productd/productd/internal/amqptest"
+	"github.com/productd/productd/internal/imagetest"
 	"github.com/productd/productd/internal/s3test"
 	"github.com/productd/productd/storage"
 )

@@ -166,7 +166,7 @@ type runResult struct {
 	logs *syncBuffer
 }
 
-func newDeployment(t *testing.T) *deployment {
+func newDeployment(t testing.TB) *deployment {
 	t.Helper()
 	d := &deployment{
 		addr:   freeAddr(t),
@@ -209,7 +209,7 @@ func newDeployment(t *testing.T) *deployment {
 }
 
 // start runs productd with role in the background and returns its log.
-func (d *deployment) start(t *testing.T, role string) *syncBuffer {
+func (d *deployment) start(t testing.TB, role string) *syncBuffer {
 	t.Helper()
 	logs := &syncBuffer{}
 	d.runs.Add(1)
@@ -223,7 +223,7 @@ func (d *deployment) start(t *testing.T, role string) *syncBuffer {
 
 // stop cancels every run, expects each to exit 0, and expects want in
 // logs.
-func (d *deployment) stop(t *testing.T, logs *syncBuffer, want ...string) {
+func (d *deployment) stop(t testing.TB, logs *syncBuffer, want ...string) {
 	t.Helper()
 	d.cancel()
 	d.runs.Wait()
@@ -243,7 +243,7 @@ func (d *deployment) stop(t *testing.T, logs *syncBuffer, want ...string) {
 func (d *deployment) url(path string) string { return "http://" + d.addr + path }
 
 // awaitReady waits for /readyz to answer 200.
-func (d *deployment) awaitReady(t *testing.T, logs *syncBuffer) {
+func (d *deployment) awaitReady(t testing.TB, logs *syncBuffer) {
 	t.Helper()
 	await(t, logs, "/readyz to answer 200", func() (bool, string) {
 		resp, err := d.client.Get(d.url("/readyz"))
@@ -256,7 +256,7 @@ func (d *deployment) awaitReady(t *testing.T, logs *syncBuffer) {
 	})
 }
 
-func (d *deployment) do(t *testing.T, req *http.Request) *http.Response {
+func (d *deployment) do(t testing.TB, req *http.Request) *http.Response {
 	t.Helper()
 	resp, err := d.client.Do(req)
 	if err != nil {
@@ -267,7 +267,7 @@ func (d *deployment) do(t *testing.T, req *http.Request) *http.Response {
 }
 
 // create sends a create request and returns the product of its 201.
-func (d *deployment) create(t *testing.T, req *http.Request) *productd.Product {
+func (d *deployment) create(t testing.TB, req *http.Request) *productd.Product {
 	t.Helper()
 	resp := d.do(t, req)
 	expectStatus(t, resp, http.StatusCreated)
@@ -281,7 +281,7 @@ func (d *deployment) create(t *testing.T, req *http.Request) *productd.Product {
 	return p
 }
 
-func (d *deployment) get(t *testing.T, id int64) *productd.Product {
+func (d *deployment) get(t testing.TB, id int64) *productd.Product {
 	t.Helper()
 	resp := d.do(t, mustRequest(t, http.MethodGet, d.url(fmt.Sprint("/products/", id)), nil))
 	expectStatus(t, resp, http.StatusOK)
@@ -360,7 +360,7 @@ func (d *deployment) cacheHasKeys(t *testing.T) bool {
 // newVhost creates a RabbitMQ vhost for t through the management API,
 // deletes it (and everything in it) when t ends, and returns the AMQP URL
 // of the test broker in that vhost.
-func newVhost(t *testing.T) string {
+func newVhost(t testing.TB) string {
 	t.Helper()
 	amqpURL, err := url.Parse(amqptest.URL(t))
 	if err != nil {
@@ -405,7 +405,7 @@ func newVhost(t *testing.T) string {
 
 // serveImage serves data at every path of a test server and returns its
 // URL.
-func serveImage(t *testing.T, data []byte) string {
+func serveImage(t testing.TB, data []byte) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/jpeg")
@@ -416,7 +416,7 @@ func serveImage(t *testing.T, data []byte) string {
 }
 
 // readFixture reads one of the image worker's fixtures.
-func readFixture(t *testing.T, name string) []byte {
+func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "imageworker", "testdata", name))
 	if err != nil {
@@ -425,7 +425,7 @@ func readFixture(t *testing.T, name string) []byte {
 	return data
 }
 
-func mustRequest(t *testing.T, method, url string, body io.Reader) *http.Request {
+func mustRequest(t testing.TB, method, url string, body io.Reader) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
@@ -434,7 +434,7 @@ func mustRequest(t *testing.T, method, url string, body io.Reader) *http.Request
 	return req
 }
 
-func jsonRequest(t *testing.T, method, url string, body any) *http.Request {
+func jsonRequest(t testing.TB, method, url string, body any) *http.Request {
 	t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -473,7 +473,7 @@ func multipartRequest(t *testing.T, url string, fields map[string]string, image 
 	return req
 }
 
-func expectStatus(t *testing.T, resp *http.Response, want int) {
+func expectStatus(t testing.TB, resp *http.Response, want int) {
 	t.Helper()
 	if resp.StatusCode != want {
 		body, _ := io.ReadAll(resp.Body)
@@ -481,7 +481,7 @@ func expectStatus(t *testing.T, resp *http.Response, want int) {
 	}
 }
 
-func decodeProduct(t *testing.T, resp *http.Response) *productd.Product {
+func decodeProduct(t testing.TB, resp *http.Response) *productd.Product {
 	t.Helper()
 	var p productd.Product
 	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
@@ -492,7 +492,7 @@ func decodeProduct(t *testing.T, resp *http.Response) *productd.Product {
 
 // await polls cond until it holds, failing t with cond's last word and the
 // logs after awaitTimeout.
-func await(t *testing.T, logs *syncBuffer, what string, cond func() (bool, string)) {
+func await(t testing.TB, logs *syncBuffer, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(awaitTimeout)
 	for {

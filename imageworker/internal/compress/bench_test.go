@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/productd/productd/imageworker/internal/compress"
-	"github.com/productd/productd/imageworker/internal/imagetest"
+	"github.com/productd/productd/internal/imagetest"
 )
 
 // BenchmarkCompressVsVips compresses each frame with the default settings,

@@ -12,7 +12,7 @@ import (
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/imageworker/internal/compress"
-	"github.com/productd/productd/imageworker/internal/imagetest"
+	"github.com/productd/productd/internal/imagetest"
 )
 
 var fixture = imagetest.Read

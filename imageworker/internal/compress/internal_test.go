@@ -12,7 +12,7 @@ import (
 
 	"github.com/disintegration/imaging"
 
-	"github.com/productd/productd/imageworker/internal/imagetest"
+	"github.com/productd/productd/internal/imagetest"
 )
 
 var readFixture = imagetest.Read

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/productd/productd/imageworker/internal/imagetest"
+	"github.com/productd/productd/internal/imagetest"
 )
 
 var fixtures = []string{"photo.jpg", "photo-444.jpg", "photo-progressive.jpg", "gray.jpg", "photo-exif6.jpg"}

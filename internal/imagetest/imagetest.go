@@ -18,7 +18,7 @@ import (
 // Dir returns the directory of the fixtures, imageworker/testdata.
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata")
+	return filepath.Join(filepath.Dir(file), "..", "..", "imageworker", "testdata")
 }
 
 // Read returns the fixture called name.
