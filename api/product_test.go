@@ -45,7 +45,7 @@ func TestCreateSeedBody(t *testing.T) {
 	var productID int64
 	var images []string
 	err := h.pool.QueryRow(context.Background(),
-		`SELECT event_type, status, product_id, ARRAY(SELECT jsonb_array_elements_text(payload->'images')) FROM outbox`).
+		`SELECT event_type, status, product_id, ARRAY(SELECT json_array_elements_text(payload->'images')) FROM outbox`).
 		Scan(&typ, &status, &productID, &images)
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestDeleteProduct(t *testing.T) {
 	}
 	var n int
 	err := h.pool.QueryRow(context.Background(),
-		`SELECT count(*) FROM outbox WHERE event_type = $1 AND product_id = $2 AND jsonb_array_length(payload->'images') = 2`,
+		`SELECT count(*) FROM outbox WHERE event_type = $1 AND product_id = $2 AND json_array_length(payload->'images') = 2`,
 		productd.EventProductDeleted, p.ID).Scan(&n)
 	if err != nil || n != 1 {
 		t.Errorf("deleted events with the images = %d (%v), want 1", n, err)

@@ -127,7 +127,7 @@ func insert(t testing.TB, pool *pgxpool.Pool, types ...string) []string {
 	err := db.InTx(context.Background(), pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(context.Background(), `
 			INSERT INTO outbox (event_id, event_type, product_id, payload)
-			SELECT gen_random_uuid(), t, 1, jsonb_build_object('type', t)
+			SELECT gen_random_uuid(), t, 1, json_build_object('type', t)
 			FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n)
 			ORDER BY n
 			RETURNING event_id::text`, types)
@@ -153,7 +153,7 @@ func backlog(t testing.TB, pool *pgxpool.Pool, n int, base []byte) {
 	}
 	_, err := pool.Exec(context.Background(), `
 		INSERT INTO outbox (event_id, event_type, product_id, payload)
-		SELECT id, 'product.created', g, $2::jsonb || jsonb_build_object('event_id', id, 'product_id', g)
+		SELECT id, 'product.created', g, ($2::jsonb || jsonb_build_object('event_id', id, 'product_id', g))::json
 		FROM (SELECT g, gen_random_uuid() AS id FROM generate_series(1, $1) AS g) AS u`, n, string(base))
 	if err != nil {
 		t.Fatal(err)
