@@ -96,12 +96,10 @@ func TestTimeoutIsTransient(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
 	c := newClient(t, fetch.Config{Allow: []string{"127.0.0.0/8"}, Timeout: 200 * time.Millisecond})
-	start := time.Now()
+	// /hang never answers: only the timeout can end the request, and the
+	// error says that it did.
 	_, err := c.Get(context.Background(), srv.URL+"/hang")
 	wantCode(t, err, productd.EUNAVAILABLE, "did not answer within 200ms")
-	if time.Since(start) > 5*time.Second {
-		t.Fatalf("the timeout did not bound the request: %v", time.Since(start))
-	}
 }
 
 func TestRefusedConnectionIsTransient(t *testing.T) {
