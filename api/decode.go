@@ -47,12 +47,12 @@ func bodyKind(r *http.Request) (string, error) {
 // ETOOLARGE error, an empty one EINVALID.
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	if c.Request.ContentLength > limit {
-		return nil, productd.Errorf(productd.ETOOLARGE, "request body is over the limit of %d bytes", limit)
+		return nil, bodyTooLarge(limit)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return nil, productd.Errorf(productd.ETOOLARGE, "request body is over the limit of %d bytes", limit)
+		return nil, bodyTooLarge(limit)
 	} else if err != nil {
 		return nil, productd.Errorf(productd.EINVALID, "read request body: %v", err)
 	}
@@ -60,6 +60,11 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 		return nil, productd.Errorf(productd.EINVALID, "request body is empty")
 	}
 	return body, nil
+}
+
+// bodyTooLarge is the error of every request body over its limit.
+func bodyTooLarge(limit int64) error {
+	return productd.Errorf(productd.ETOOLARGE, "request body is over the limit of %d bytes", limit)
 }
 
 // decodeStrict decodes one JSON value from body into v, refusing unknown

@@ -156,7 +156,7 @@ func (s *Server) multipartError(err error) error {
 	case errors.As(err, &appErr):
 		return appErr
 	case errors.As(err, &tooLarge):
-		return productd.Errorf(productd.ETOOLARGE, "request body is over the limit of %d bytes", s.cfg.MaxUploadBytes)
+		return bodyTooLarge(s.cfg.MaxUploadBytes)
 	}
 	return productd.Errorf(productd.EINVALID, "malformed multipart body: %v", err)
 }
@@ -235,7 +235,9 @@ func (s *Server) decodeMultipartCreate(c *gin.Context) (p *productd.Product, has
 	if err := p.Validate(); err != nil {
 		return nil, nil, nil, err
 	}
-	hash = requestHash(p, form.fileHashes()...)
+	if wantsIdempotency(c) {
+		hash = requestHash(p, form.fileHashes()...)
+	}
 	if stored, err = s.storeFiles(c, form.files); err != nil {
 		return nil, nil, nil, err
 	}

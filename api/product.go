@@ -104,7 +104,17 @@ func (s *Server) decodeJSONCreate(c *gin.Context) (*productd.Product, []byte, er
 	if err != nil {
 		return nil, nil, err
 	}
+	if !wantsIdempotency(c) {
+		return p, nil, nil
+	}
 	return p, requestHash(p), nil
+}
+
+// wantsIdempotency reports whether the request carries an Idempotency-Key,
+// the only reason to hash it: most requests do not, and a multipart one may
+// carry megabytes of files.
+func wantsIdempotency(c *gin.Context) bool {
+	return c.GetHeader(IdempotencyKeyHeader) != ""
 }
 
 // requestHash identifies a create request by the product it asks for, so

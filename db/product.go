@@ -103,10 +103,12 @@ func (s *ProductService) FindProducts(ctx context.Context, filter productd.Produ
 	return products, nil
 }
 
+// likeEscaper makes every character match itself in a LIKE pattern. It is
+// immutable and safe for concurrent use, so one serves every query.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // escapeLike makes every character of s match itself in a LIKE pattern.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
+func escapeLike(s string) string { return likeEscaper.Replace(s) }
 
 // CreateProduct stores p and its ProductCreated event in one transaction and
 // fills in p's generated fields. With a key, the key is claimed in the same
