@@ -11,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
+
+	"github.com/productd/productd/internal/backoff"
 )
 
 // The background work of an instance: a subscription on which it hears
@@ -51,7 +53,7 @@ func (s *ProductService) subscribe(ctx context.Context) {
 		s.subErr.Store(&err)
 		s.breaker.trip("the invalidation subscription was lost", err)
 		report()
-		sleep(ctx, s.cfg.ProbeInterval)
+		backoff.Sleep(ctx, s.cfg.ProbeInterval)
 	}
 }
 
@@ -225,15 +227,5 @@ func (s *ProductService) withdraw() {
 	if err := s.client.ZRem(ctx, s.registryKey, s.id).Err(); err != nil {
 		s.log.WithFields(logrus.Fields{"instance": s.id}).WithError(err).
 			Warn("could not withdraw the in-process tier: writers wait for its lease to end")
-	}
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

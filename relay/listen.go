@@ -34,7 +34,7 @@ func (r *Relay) listen(ctx context.Context) {
 			wait := backoff.Exponential(attempt, retryMin, retryMax)
 			r.log.WithError(err).WithFields(logrus.Fields{"attempt": attempt, "retry_in": wait.String()}).
 				Warn("relay: cannot listen for outbox notifications; the periodic sweep still runs")
-			sleep(ctx, wait)
+			backoff.Sleep(ctx, wait)
 			continue
 		}
 		attempt = 0
@@ -88,17 +88,7 @@ func (r *Relay) dispatch(ctx context.Context) {
 				r.stats.errors.Add(1)
 				r.log.WithError(err).WithField("attempt", attempt).Error("relay: drain failed")
 			}
-			sleep(ctx, backoff.Exponential(attempt, retryMin, retryMax))
+			backoff.Sleep(ctx, backoff.Exponential(attempt, retryMin, retryMax))
 		}
-	}
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
 	}
 }

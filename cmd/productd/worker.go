@@ -61,10 +61,8 @@ func ensureBucket(ctx context.Context, a *app, store *storage.Store) {
 		}
 		wait := backoff.Exponential(attempt, time.Second, time.Minute)
 		log.WithError(err).WithField("retry_in", wait.String()).Warn("storage: bucket not ready; uploads fail until it is")
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, wait) {
 			return
-		case <-time.After(wait):
 		}
 	}
 }

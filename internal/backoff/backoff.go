@@ -1,8 +1,10 @@
 // Package backoff computes exponentially growing waits with jitter, for
-// retrying anything that failed: a connection, a publication.
+// retrying anything that failed (a connection, a publication), and waits
+// them out unless the caller's context ends first.
 package backoff
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -29,4 +31,17 @@ func Exponential(attempt int, base, max time.Duration) time.Duration {
 	}
 	half := d / 2
 	return half + rand.N(d-half+1)
+}
+
+// Sleep waits for d, or until ctx ends, and reports whether the whole wait
+// passed: false means ctx ended and the caller should stop retrying.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

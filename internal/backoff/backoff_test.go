@@ -1,6 +1,7 @@
 package backoff_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -57,5 +58,19 @@ func TestExponentialDegenerateInputs(t *testing.T) {
 	}
 	if got := backoff.Exponential(0, time.Second, time.Second); got < time.Second/2 || got > time.Second {
 		t.Errorf("attempt 0 is taken as the first: got %v", got)
+	}
+}
+
+func TestSleepStopsWhenTheContextEnds(t *testing.T) {
+	t.Parallel()
+	if !backoff.Sleep(context.Background(), time.Millisecond) {
+		t.Error("a wait that ran out reported the context's end")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// An hour-long wait returns at once for an ended context: were it to
+	// wait, the test would hit its deadline.
+	if backoff.Sleep(ctx, time.Hour) {
+		t.Error("a wait cut short by the context reported that it ran out")
 	}
 }
