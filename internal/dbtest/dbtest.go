@@ -151,20 +151,42 @@ func prepareTemplate() (string, error) {
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` WITH IS_TEMPLATE true`); err != nil {
 		return "", fmt.Errorf("mark template: %w", err)
 	}
-	// Templates of older migrations are of no further use.
-	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'productd_tmpl_%' AND datname <> $1`, name)
-	if err != nil {
-		return "", fmt.Errorf("list old templates: %w", err)
+	// Templates of other migration sets stay a day: checkouts of other
+	// branches on the same machine may be copying from them right now.
+	// The comment records when each was made.
+	if _, err := admin.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS '%d'`, name, time.Now().Unix())); err != nil {
+		return "", fmt.Errorf("date template: %w", err)
 	}
-	old, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return "", fmt.Errorf("list old templates: %w", err)
+	if err := dropStaleTemplates(ctx, admin, name, time.Now().Add(-templateLifetime)); err != nil {
+		return "", err
 	}
-	for _, o := range old {
+	return name, nil
+}
+
+// templateLifetime is how long a template of another migration set is kept.
+const templateLifetime = 24 * time.Hour
+
+// dropStaleTemplates drops the templates other than keep that were made
+// before cutoff, or whose making time is unknown.
+func dropStaleTemplates(ctx context.Context, admin *pgx.Conn, keep string, cutoff time.Time) error {
+	rows, err := admin.Query(ctx, `
+		SELECT d.datname FROM pg_database d
+		LEFT JOIN pg_shdescription s ON s.objoid = d.oid AND s.classoid = 'pg_database'::regclass
+		WHERE d.datname LIKE 'productd_tmpl_%' AND d.datname <> $1
+		  AND coalesce(CASE WHEN s.description ~ '^[0-9]+$' THEN s.description::bigint END, 0) < $2`,
+		keep, cutoff.Unix())
+	if err != nil {
+		return fmt.Errorf("list stale templates: %w", err)
+	}
+	stale, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list stale templates: %w", err)
+	}
+	for _, o := range stale {
 		_, _ = admin.Exec(ctx, `ALTER DATABASE `+o+` WITH IS_TEMPLATE false`)
 		_, _ = admin.Exec(ctx, `DROP DATABASE IF EXISTS `+o+` WITH (FORCE)`)
 	}
-	return name, nil
+	return nil
 }
 
 func migrationsHash() (string, error) {

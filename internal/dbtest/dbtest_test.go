@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -125,4 +126,40 @@ func (r *fatalRecorder) Helper() {}
 func (r *fatalRecorder) Fatalf(format string, args ...any) {
 	r.msg = fmt.Sprintf(format, args...)
 	runtime.Goexit()
+}
+
+// Templates of other migration sets are dropped only once they are a day
+// old, so that a checkout of another branch copying from one keeps it.
+func TestStaleTemplatesGoFreshOnesStay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
+	fresh, stale := "productd_tmpl_fresh"+suffix, "productd_tmpl_stale"+suffix
+	for name, made := range map[string]int64{fresh: time.Now().Unix(), stale: time.Now().Add(-48 * time.Hour).Unix()} {
+		if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
+		if _, err := admin.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS '%d'`, name, made)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmpl, err := templateOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dropStaleTemplates(ctx, admin, tmpl, time.Now().Add(-templateLifetime)); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(t, fresh) || exists(t, stale) {
+		t.Errorf("after the clean-up: fresh template there %v (want true), stale one there %v (want false)", exists(t, fresh), exists(t, stale))
+	}
+	if !exists(t, tmpl) {
+		t.Errorf("the template in use, %s, was dropped", tmpl)
+	}
 }
