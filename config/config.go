@@ -4,9 +4,16 @@
 // scripts/services brings up, so a plain `productd` starts on a developer's
 // machine. A .env file in the working directory is read first when present;
 // variables already set in the environment win over it.
+//
+// A bad value stops the start with an error that names the variable on one
+// line. Credentials never appear in these errors: the password of every URL
+// (Postgres, AMQP, Redis), the values of password=, sslpassword= and other
+// secret keys (in keyword/value strings and in query parameters) and the
+// lines of a broken .env file are redacted before the error is made.
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -24,9 +31,11 @@ import (
 // Config is every setting of productd, with its environment variable and
 // default in the field's comment.
 type Config struct {
-	// DatabaseURL is DATABASE_URL. When it is unset, the seed service's
-	// POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD and
-	// POSTGRES_DB build it; each defaults to the local service.
+	// DatabaseURL is DATABASE_URL, a postgres:// URL or a libpq
+	// keyword/value string (host=... dbname=...). When it is unset, the seed
+	// service's POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER,
+	// POSTGRES_PASSWORD and POSTGRES_DB build it; each defaults to the local
+	// service.
 	DatabaseURL string
 
 	// AMQPURL is AMQP_URL, default amqp://guest:guest@127.0.0.1:5672/.
@@ -57,7 +66,9 @@ type Config struct {
 	// the prefix of every image URL handed to clients.
 	S3PublicURL string
 
-	// HTTPAddr is HTTP_ADDR, default :8080.
+	// HTTPAddr (HTTP_ADDR, default :8080) is where every productd process
+	// serves HTTP: /healthz and /readyz always, the product API in a
+	// process that runs the api role.
 	HTTPAddr string
 
 	// OpsToken (OPS_TOKEN, default empty) protects the ops dashboard and the
@@ -83,10 +94,31 @@ type Config struct {
 // Load reads the configuration from the environment, after loading a .env
 // file from the working directory when there is one.
 func Load() (*Config, error) {
+	return LoadWith(os.LookupEnv)
+}
+
+// LoadWith is Load with the environment read through lookup, which behaves
+// like os.LookupEnv and usually falls back to it: the .env file is loaded
+// into the process's environment first.
+func LoadWith(lookup func(string) (string, bool)) (*Config, error) {
 	if err := godotenv.Load(); err != nil && !os.IsNotExist(err) {
-		return nil, fmt.Errorf("read .env: %w", err)
+		return nil, envFileError(err)
 	}
-	return FromLookup(os.LookupEnv)
+	return FromLookup(lookup)
+}
+
+// envFileError describes a broken .env file without the text around the
+// fault, which godotenv quotes and which may hold a password whose name it
+// cut off.
+func envFileError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, " near "); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.Index(msg, "quoted value"); i >= 0 {
+		msg = msg[:i+len("quoted value")]
+	}
+	return errors.New("config: read .env: " + msg)
 }
 
 // FromLookup builds the configuration from lookup, which behaves like
@@ -95,7 +127,7 @@ func Load() (*Config, error) {
 func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	r := reader{lookup: lookup}
 	c := &Config{
-		DatabaseURL:     r.parsed("DATABASE_URL", r.url("DATABASE_URL", seedDatabaseURL(lookup), "postgres", "postgresql"), parsePostgres),
+		DatabaseURL:     r.parsed("DATABASE_URL", r.databaseURL(seedDatabaseURL(lookup)), parsePostgres),
 		AMQPURL:         r.parsed("AMQP_URL", r.url("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "amqp", "amqps"), parseAMQP),
 		RedisURL:        r.parsed("REDIS_URL", r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix"), parseRedis),
 		CacheLocal:      r.bool("CACHE_LOCAL", true),
@@ -152,9 +184,11 @@ func (r *reader) str(name, def string) string {
 	return def
 }
 
+// fail keeps the first error. Value is redacted here, so that no caller
+// can forget to.
 func (r *reader) fail(name, value, why string) {
 	if r.err == nil {
-		r.err = fmt.Errorf("config: %s=%q: %s", name, value, why)
+		r.err = fmt.Errorf("config: %s=%q: %s", name, redact(value), why)
 	}
 }
 
@@ -162,7 +196,7 @@ func (r *reader) url(name, def string, schemes ...string) string {
 	v := r.str(name, def)
 	u, err := url.Parse(v)
 	if err != nil {
-		r.fail(name, redact(v), "not a URL")
+		r.fail(name, v, "not a URL")
 		return v
 	}
 	for _, s := range schemes {
@@ -170,8 +204,18 @@ func (r *reader) url(name, def string, schemes ...string) string {
 			return v
 		}
 	}
-	r.fail(name, redact(v), "scheme must be one of "+strings.Join(schemes, ", "))
+	r.fail(name, v, "scheme must be one of "+strings.Join(schemes, ", "))
 	return v
+}
+
+// databaseURL reads DATABASE_URL, which pgx takes as a URL or as a libpq
+// keyword/value string; only a URL has a scheme to check here.
+func (r *reader) databaseURL(def string) string {
+	v := r.str("DATABASE_URL", def)
+	if !strings.Contains(v, "://") {
+		return v
+	}
+	return r.url("DATABASE_URL", def, "postgres", "postgresql")
 }
 
 // parsed checks a URL with the parser of the library that will use it, so
@@ -180,7 +224,7 @@ func (r *reader) url(name, def string, schemes ...string) string {
 func (r *reader) parsed(name, value string, parse func(string) error) string {
 	if r.err == nil {
 		if err := parse(value); err != nil {
-			r.fail(name, redact(value), "not usable: "+strings.ReplaceAll(err.Error(), value, "(the value)"))
+			r.fail(name, value, "not usable: "+scrub(strings.ReplaceAll(err.Error(), value, "(the value)"), value))
 		}
 	}
 	return value
@@ -254,13 +298,4 @@ func (r *reader) allowList(name string) []string {
 		out = append(out, item)
 	}
 	return out
-}
-
-// redact hides a URL's password so that an error about it can be logged.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
