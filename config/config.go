@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -70,6 +71,13 @@ type Config struct {
 	// serves HTTP: /healthz and /readyz always, the product API in a
 	// process that runs the api role.
 	HTTPAddr string
+
+	// TrustedProxies (TRUSTED_PROXIES, comma-separated IP addresses and
+	// CIDRs, default empty) are the proxies whose X-Forwarded-For header
+	// names the client. A request from any other address is taken to come
+	// from that address, whatever its headers claim; empty trusts no proxy.
+	// A bare address is a one-address prefix.
+	TrustedProxies []netip.Prefix
 
 	// OpsToken (OPS_TOKEN, default empty) protects the ops dashboard and the
 	// River UI. Empty means they answer loopback clients only.
@@ -139,6 +147,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		S3Bucket:        r.str("S3_BUCKET", "productd"),
 		S3PublicURL:     strings.TrimRight(r.url("S3_PUBLIC_URL", "http://127.0.0.1:9000/productd", "http", "https"), "/"),
 		HTTPAddr:        r.hostPort("HTTP_ADDR", ":8080"),
+		TrustedProxies:  r.prefixes("TRUSTED_PROXIES"),
 		OpsToken:        r.str("OPS_TOKEN", ""),
 		ImageFetchAllow: r.allowList("IMAGE_FETCH_ALLOW"),
 		LogLevel:        r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
@@ -296,6 +305,29 @@ func (r *reader) allowList(name string) []string {
 			r.fail(name, item, "want a host name, an IP address or a CIDR")
 		}
 		out = append(out, item)
+	}
+	return out
+}
+
+// prefixes reads comma-separated IP addresses and CIDRs.
+func (r *reader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, item := range strings.Split(r.str(name, ""), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if addr, err := netip.ParseAddr(item); err == nil {
+			addr = addr.WithZone("").Unmap()
+			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			r.fail(name, item, "want IP addresses or CIDRs, comma-separated")
+			continue
+		}
+		out = append(out, p.Masked())
 	}
 	return out
 }
