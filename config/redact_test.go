@@ -29,6 +29,7 @@ func TestCredentialsStayOutOfErrors(t *testing.T) {
 		{"AMQP user information", "AMQP_URL", "amqp://guest:hunter2@rabbit/?heartbeat=often"},
 		{"AMQP user information the parser refuses", "AMQP_URL", "amqp://guest:hunter2%zz@rabbit/"},
 		{"AMQP with the wrong scheme", "AMQP_URL", "http://guest:hunter2@rabbit/"},
+		{"AMQP cluster, second node refused", "AMQP_URL", "amqp://guest:hunter2@n1/,amqp://guest:hunter2@n2/?heartbeat=often"},
 		{"Redis password only", "REDIS_URL", "redis://:hunter2@cache:6379/first"},
 		{"Redis user and password", "REDIS_URL", "rediss://app:hunter2@cache:6379/0?dial_timeout=soon"},
 		{"Redis query parameter", "REDIS_URL", "redis://cache:6379/0?password=hunter2&db=first"},
