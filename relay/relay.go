@@ -60,6 +60,8 @@ type Relay struct {
 	wake chan struct{}
 
 	stats counters
+	// maint follows the maintenance switch and reports the relay's status.
+	maint maintenance
 
 	// afterPublish, when set (by tests), runs between the broker's answers
 	// and the marking of the rows; an error aborts the batch as a crash
@@ -127,6 +129,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.listen(ctx) })
 	wg.Go(func() { r.dispatch(ctx) })
+	r.loadControl(ctx)
+	wg.Go(func() { r.maintain(ctx) })
 	r.signal()
 	<-ctx.Done()
 
