@@ -88,7 +88,7 @@ func New(cfg Config, products productd.ProductService, store *storage.Store, b *
 		broker:     b,
 		publisher:  b.NewPublisher(0),
 		fetcher:    fetcher,
-		compressor: compress.New(compress.Config{MaxSide: cfg.MaxSide, Quality: cfg.Quality, MaxPixels: cfg.MaxPixels}),
+		compressor: compress.New(compress.Config{MaxSide: cfg.MaxSide, Quality: cfg.Quality, MaxPixels: cfg.MaxPixels, Logger: log}),
 		log:        log.WithField(logging.FieldComponent, "imageworker"),
 		slots:      make(chan struct{}, cfg.Concurrency),
 	}, nil

@@ -1,26 +1,27 @@
 // Package compress turns an untrusted image file into a small web image: it
 // sniffs the format against an allow-list, refuses oversized images from
-// their header before any pixel is decoded, decodes, fits the picture into a
-// box without upscaling, turns it upright by its EXIF orientation, and
-// encodes it as JPEG, or as PNG when it has transparency.
+// their header before any pixel is decoded, decodes through libvips (a JPEG
+// shrunk while it is decoded), fits the picture into a box without
+// upscaling, turns it upright by its EXIF orientation, and encodes it as
+// JPEG, or as PNG when it has transparency.
 //
-// It is pure computation: no I/O, no goroutines of its own beyond bounded
-// parallelism inside one call, safe for concurrent use.
+// libvips is a C library: building the package needs cgo and libvips'
+// headers (Debian's libvips-dev), running it the shared library (libvips42).
+// It is pure computation otherwise: no I/O, safe for concurrent use.
 package compress
 
 import (
 	"bytes"
+	"context"
 	"image"
-	"image/gif"
 	"image/png"
 	"sync"
 	"sync/atomic"
 
 	"github.com/disintegration/imaging"
-	"golang.org/x/image/webp"
+	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd"
-	"github.com/productd/productd/imageworker/internal/jpegscale"
 )
 
 // Config sets the output and the limits. Zero fields take their defaults.
@@ -34,6 +35,10 @@ type Config struct {
 	// 50 million, more than any common camera writes). It bounds the memory
 	// one image can take: see the package's benchmark notes.
 	MaxPixels int64
+	// Logger receives libvips' messages, at debug level (errors at error
+	// level). Nil drops them. libvips is started once per process, with
+	// the Logger of the first Compressor made.
+	Logger *logrus.Logger
 }
 
 // Defaults of Config.
@@ -79,6 +84,7 @@ type Compressor struct {
 
 // New returns a Compressor for cfg.
 func New(cfg Config) *Compressor {
+	startVips(cfg.Logger)
 	return &Compressor{cfg: cfg.withDefaults()}
 }
 
@@ -92,8 +98,8 @@ func (c *Compressor) Decodes() int64 { return c.decodes.Load() }
 // Compress returns the web form of the image in data. Its errors are
 // application errors a person can act on: EUNSUPPORTED (not an accepted
 // image), ETOOLARGE (too many pixels), EUNPROCESSABLE (corrupt); none is
-// worth retrying.
-func (c *Compressor) Compress(data []byte) (*Result, error) {
+// worth retrying. When ctx ends first, the error is ctx's.
+func (c *Compressor) Compress(ctx context.Context, data []byte) (*Result, error) {
 	f, err := Sniff(data)
 	if err != nil {
 		return nil, err
@@ -107,12 +113,15 @@ func (c *Compressor) Compress(data []byte) (*Result, error) {
 			hdr.Width, hdr.Height, float64(px)/1e6, float64(c.cfg.MaxPixels)/1e6)
 	}
 
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c.decodes.Add(1)
-	img, orient, err := c.decode(f, data, hdr)
+	d, err := c.decode(f, data, hdr)
 	if err != nil {
 		return nil, err
 	}
-	img = c.fit(img, orient)
+	img := c.fit(d)
 
 	out := JPEG
 	if !opaque(img) {
@@ -126,33 +135,11 @@ func (c *Compressor) Compress(data []byte) (*Result, error) {
 	return &Result{Data: enc, Format: out, Width: b.Dx(), Height: b.Dy(), Source: f}, nil
 }
 
-// decode decodes data, which decodeConfig has checked.
-func (c *Compressor) decode(f Format, data []byte, hdr image.Config) (image.Image, orientation, error) {
-	var img image.Image
-	var err error
-	orient := orientation(1)
-	r := bytes.NewReader(data)
-	switch f {
-	case JPEG:
-		orient = jpegOrientation(data)
-		img, err = jpegscale.Decode(r, scaleFor(hdr.Width, hdr.Height, c.cfg.MaxSide))
-	case PNG:
-		img, err = png.Decode(r)
-	case GIF:
-		img, err = gif.Decode(r) // the first frame only
-	case WebP:
-		img, err = webp.Decode(r)
-	}
-	if err != nil {
-		return nil, orient, corrupt(f, err)
-	}
-	return img, orient, nil
-}
-
-// fit shrinks img into the box, never enlarging it, and turns it upright.
-// JPEG planes take the planar path; everything else goes through imaging,
-// as RGBA.
-func (c *Compressor) fit(img image.Image, o orientation) image.Image {
+// fit shrinks the picture into the box, never enlarging it, and turns it
+// upright. libvips' pictures are fitted already; image/jpeg's take the
+// integer path of planar.go, or imaging's for its rarer colour models.
+func (c *Compressor) fit(d *decoded) image.Image {
+	img, o := d.img, d.orient
 	switch m := img.(type) {
 	case *image.YCbCr:
 		return fitYCbCr(m, c.cfg.MaxSide, o)

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"image"
-	"image/color"
 	"image/jpeg"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -127,39 +125,21 @@ func TestFastPathMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			img, o, err := c.decode(f, data, hdr)
+			d, err := c.decode(f, data, hdr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := c.fit(img, o)
+			got := c.fit(d)
 			full, err := jpeg.Decode(bytes.NewReader(data))
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := imaging.Resize(full, got.Bounds().Dx(), got.Bounds().Dy(), imaging.Lanczos)
-			psnr := lumaPSNR(got, want)
-			t.Logf("%s in %d px (decoded at %d/8): PSNR %.1f dB", name, side, scaleFor(hdr.Width, hdr.Height, side), psnr)
+			psnr := imagetest.PSNR(got, want)
+			t.Logf("%s in %d px (decoded at 1/%d): PSNR %.1f dB", name, side, d.shrink, psnr)
 			if psnr < 30 {
 				t.Errorf("%s in %d px: PSNR %.1f dB against the reference, want ≥ 30", name, side, psnr)
 			}
 		}
 	}
-}
-
-func lumaPSNR(a, b image.Image) float64 {
-	if a.Bounds().Size() != b.Bounds().Size() {
-		return 0
-	}
-	var sum float64
-	ab, bb := a.Bounds(), b.Bounds()
-	for y := range ab.Dy() {
-		for x := range ab.Dx() {
-			ya := color.GrayModel.Convert(a.At(ab.Min.X+x, ab.Min.Y+y)).(color.Gray).Y
-			yb := color.GrayModel.Convert(b.At(bb.Min.X+x, bb.Min.Y+y)).(color.Gray).Y
-			d := float64(ya) - float64(yb)
-			sum += d * d
-		}
-	}
-	mse := sum / float64(ab.Dx()*ab.Dy())
-	return 10 * math.Log10(255*255/max(mse, 1e-9))
 }
