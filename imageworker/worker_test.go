@@ -356,15 +356,7 @@ func TestShutdownReturnsInFlight(t *testing.T) {
 	p, ev := h.create(h.images.URL + "/hang.jpg")
 	h.publish(ev, nil)
 	h.waitProcessing(w)
-	if err := w.stop(); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run returned %v", err)
-	}
-	if out := h.outcome(ev.ID); out != "requeued" {
-		t.Fatalf("outcome %v", out)
-	}
-	if got, _ := h.products.FindProductByID(context.Background(), p.ID); got.ImageStatus != productd.ImageStatusPending {
-		t.Fatalf("status %s", got.ImageStatus)
-	}
+	h.stopRequeued(w, p.ID, ev.ID)
 	if n := amqptest.Depth(t, h.topo.WorkQueue); n != 1 {
 		t.Fatalf("%d messages in the work queue after shutdown, want the returned one", n)
 	}
@@ -373,10 +365,32 @@ func TestShutdownReturnsInFlight(t *testing.T) {
 // waitProcessing waits until w has taken an image slot.
 func (h *harness) waitProcessing(w *worker) {
 	h.t.Helper()
+	h.waitUntil("the worker started on the image", func() bool { return len(w.slots) > 0 })
+}
+
+// stopRequeued stops w and checks that Run returned for its context's end,
+// that the delivery of eventID went back to the queue, and that the product
+// is still pending.
+func (h *harness) stopRequeued(w *worker, productID int64, eventID string) {
+	h.t.Helper()
+	if err := w.stop(); !errors.Is(err, context.Canceled) {
+		h.t.Fatalf("Run returned %v", err)
+	}
+	if out := h.outcome(eventID); out != "requeued" {
+		h.t.Fatalf("outcome %v", out)
+	}
+	if got, _ := h.products.FindProductByID(context.Background(), productID); got.ImageStatus != productd.ImageStatusPending {
+		h.t.Fatalf("status %s", got.ImageStatus)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after waitFor.
+func (h *harness) waitUntil(what string, cond func() bool) {
+	h.t.Helper()
 	deadline := time.Now().Add(waitFor)
-	for len(w.slots) == 0 {
+	for !cond() {
 		if time.Now().After(deadline) {
-			h.t.Fatal("the worker never started on the image")
+			h.t.Fatalf("not so after %v: %s", waitFor, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

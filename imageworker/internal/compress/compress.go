@@ -12,11 +12,13 @@ package compress
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"image"
 	"image/png"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/disintegration/imaging"
 	"github.com/sirupsen/logrus"
@@ -35,6 +37,13 @@ type Config struct {
 	// 50 million, more than any common camera writes). It bounds the memory
 	// one image can take: see the package's benchmark notes.
 	MaxPixels int64
+	// MaxScans refuses a JPEG of more scans before it is decoded. Zero
+	// means DefaultMaxScans (100); see budget.go.
+	MaxScans int
+	// Timeout is the wall-time budget of one image: decoding it and fitting
+	// it into the box. Running out is a permanent failure, the image being
+	// too costly. Zero means DefaultTimeout (10 s).
+	Timeout time.Duration
 	// Logger receives libvips' messages, at debug level (errors at error
 	// level). Nil drops them. libvips is started once per process, with
 	// the Logger of the first Compressor made.
@@ -50,6 +59,13 @@ const (
 	// smooth backgrounds (sky, bokeh) show no blocking; 75 would save only
 	// another 19 %, closer to where JPEG's blocks start to show.
 	DefaultQuality = 82
+	// DefaultMaxScans is ten times the scans of libjpeg's progressive
+	// script.
+	DefaultMaxScans = 100
+	// DefaultTimeout is about fifty times what the largest image allowed
+	// costs on one core (an 18 MP photograph: 0.1-0.2 s), so a busy
+	// machine does not fail honest images.
+	DefaultTimeout = 10 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -62,6 +78,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxPixels <= 0 {
 		c.MaxPixels = DefaultMaxPixels
 	}
+	c.MaxScans = cmp.Or(max(c.MaxScans, 0), DefaultMaxScans)
+	c.Timeout = cmp.Or(max(c.Timeout, 0), DefaultTimeout)
 	return c
 }
 
@@ -77,9 +95,13 @@ type Result struct {
 
 // Compressor compresses images by one Config.
 type Compressor struct {
-	cfg     Config
-	decodes atomic.Int64
-	bufs    sync.Pool // *bytes.Buffer for encoding
+	cfg      Config
+	decodes  atomic.Int64
+	decoding atomic.Int64
+	// beforeDecode, when set, runs on the decoding goroutine first: tests
+	// make it panic.
+	beforeDecode func()
+	bufs         sync.Pool // *bytes.Buffer for encoding
 }
 
 // New returns a Compressor for cfg.
@@ -95,10 +117,16 @@ func (c *Compressor) Config() Config { return c.cfg }
 // from their header (not an image, too many pixels) never count.
 func (c *Compressor) Decodes() int64 { return c.decodes.Load() }
 
+// Decoding returns how many decodes are running now, those Compress
+// returned from early included (see budget.go).
+func (c *Compressor) Decoding() int64 { return c.decoding.Load() }
+
 // Compress returns the web form of the image in data. Its errors are
 // application errors a person can act on: EUNSUPPORTED (not an accepted
-// image), ETOOLARGE (too many pixels), EUNPROCESSABLE (corrupt); none is
-// worth retrying. When ctx ends first, the error is ctx's.
+// image), ETOOLARGE (too many pixels or scans, or over the time budget:
+// too costly to decode), EUNPROCESSABLE (corrupt); none is worth retrying.
+// When ctx ends first, Compress returns ctx's error at once (see budget.go
+// for what happens to the decode then).
 func (c *Compressor) Compress(ctx context.Context, data []byte) (*Result, error) {
 	f, err := Sniff(data)
 	if err != nil {
@@ -113,15 +141,19 @@ func (c *Compressor) Compress(ctx context.Context, data []byte) (*Result, error)
 			hdr.Width, hdr.Height, float64(px)/1e6, float64(c.cfg.MaxPixels)/1e6)
 	}
 
+	if f == JPEG {
+		if n := jpegScans(data, c.cfg.MaxScans); n > c.cfg.MaxScans {
+			return nil, productd.Errorf(productd.ETOOLARGE, "the image is too costly to decode: the JPEG has more than %d scans", c.cfg.MaxScans)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c.decodes.Add(1)
-	d, err := c.decode(f, data, hdr)
+
+	img, err := c.decodeFit(ctx, f, data, hdr)
 	if err != nil {
 		return nil, err
 	}
-	img := c.fit(d)
 
 	out := JPEG
 	if !opaque(img) {
@@ -133,6 +165,52 @@ func (c *Compressor) Compress(ctx context.Context, data []byte) (*Result, error)
 	}
 	b := img.Bounds()
 	return &Result{Data: enc, Format: out, Width: b.Dx(), Height: b.Dy(), Source: f}, nil
+}
+
+// decodeFit decodes data and fits it into the box within the budget, on a
+// goroutine of its own so that it can be left behind.
+func (c *Compressor) decodeFit(ctx context.Context, f Format, data []byte, hdr image.Config) (image.Image, error) {
+	bctx, cancel := context.WithTimeoutCause(ctx, c.cfg.Timeout, errOverBudget)
+	defer cancel()
+	type result struct {
+		img image.Image
+		err error
+	}
+	done := make(chan result, 1)
+	c.decodes.Add(1)
+	c.decoding.Add(1)
+	go func() {
+		var r result
+		defer c.decoding.Add(-1)
+		defer func() {
+			// A decoder's panic fails this image, not the process.
+			if p := recover(); p != nil {
+				r = result{err: productd.Errorf(productd.EUNPROCESSABLE, "decoding failed unexpectedly (%v)", p)}
+			}
+			done <- r
+		}()
+		if c.beforeDecode != nil {
+			c.beforeDecode()
+		}
+		d, err := c.decode(bctx, f, data, hdr)
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.img = c.fit(d)
+	}()
+	select {
+	case r := <-done:
+		if r.err == nil || bctx.Err() == nil {
+			return r.img, r.err
+		}
+		// Failed because the budget or ctx ended: say which.
+	case <-bctx.Done():
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, productd.Errorf(productd.ETOOLARGE, "the image is too costly to decode: it took more than %v", c.cfg.Timeout)
 }
 
 // fit shrinks the picture into the box, never enlarging it, and turns it

@@ -2,6 +2,7 @@ package compress
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -27,7 +28,10 @@ type decoded struct {
 // image/jpeg, which accepts files libjpeg-turbo calls broken (a progressive
 // file whose scans repeat a band, "Inconsistent progression sequence";
 // stray bytes between markers); only a file both refuse is corrupt.
-func (c *Compressor) decode(f Format, data []byte, hdr image.Config) (*decoded, error) {
+//
+// The image/jpeg fallback stops, failing with ctx's error, once ctx is
+// done; libvips runs to its end (see budget.go).
+func (c *Compressor) decode(ctx context.Context, f Format, data []byte, hdr image.Config) (*decoded, error) {
 	orient := orientation(1)
 	shrink := 1
 	if f == JPEG {
@@ -41,7 +45,10 @@ func (c *Compressor) decode(f Format, data []byte, hdr image.Config) (*decoded, 
 	if f != JPEG {
 		return nil, corrupt(f, err)
 	}
-	img, jerr := jpeg.Decode(bytes.NewReader(data))
+	img, jerr := jpeg.Decode(ctxReader{ctx, bytes.NewReader(data)})
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, cerr
+	}
 	if jerr != nil {
 		// libjpeg's words say more than image/jpeg's ("Premature end of
 		// JPEG file" against "unexpected EOF").

@@ -2,6 +2,7 @@ package compress
 
 import (
 	"bytes"
+	"context"
 	"image/jpeg"
 
 	"github.com/disintegration/imaging"
@@ -18,7 +19,7 @@ func FitPSNR(data []byte, side int) float64 {
 	if err != nil {
 		panic(err)
 	}
-	d, err := c.decode(f, data, hdr)
+	d, err := c.decode(context.Background(), f, data, hdr)
 	if err != nil {
 		panic(err)
 	}
@@ -35,4 +36,9 @@ func FitPSNR(data []byte, side int) float64 {
 func DecodeVips(data []byte, side int) error {
 	_, err := decodeVips(JPEG, data, 1, side)
 	return err
+}
+
+// PanicBeforeDecode makes every decode of c panic with v.
+func PanicBeforeDecode(c *Compressor, v any) {
+	c.beforeDecode = func() { panic(v) }
 }

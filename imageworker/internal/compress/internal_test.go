@@ -2,6 +2,7 @@ package compress
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"image"
 	"image/jpeg"
@@ -125,7 +126,7 @@ func TestFastPathMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := c.decode(f, data, hdr)
+			d, err := c.decode(context.Background(), f, data, hdr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,6 +141,43 @@ func TestFastPathMatchesReference(t *testing.T) {
 			if psnr < 30 {
 				t.Errorf("%s in %d px: PSNR %.1f dB against the reference, want ≥ 30", name, side, psnr)
 			}
+		}
+	}
+}
+
+func TestJPEGScans(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]int{"photo.jpg": 1, "photo-progressive.jpg": 10, "flat-progressive.jpg": 6, "corrupt.jpg": 1} {
+		if got := jpegScans(readFixture(t, name), 100); got != want {
+			t.Errorf("%s: %d scans, want %d", name, got, want)
+		}
+	}
+	flat := readFixture(t, "flat-progressive.jpg")
+	bomb, err := imagetest.RepeatScan(flat, 1, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jpegScans(bomb, 100); got != 101 {
+		t.Errorf("500 repeats: %d, want the walk to stop at 101", got)
+	}
+	// Restart markers, stuffed bytes and fill bytes inside or between
+	// scans are not scans.
+	sos := []byte{0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0}
+	data := append([]byte{0xFF, 0xD8, 0xFF, 0xFF}, sos...)
+	data = append(data, 0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0xD7)
+	data = append(data, sos...)
+	data = append(data, 0x78, 0xFF, 0xD9)
+	if got := jpegScans(data, 100); got != 2 {
+		t.Errorf("hand-made file: %d scans, want 2", got)
+	}
+	for name, data := range map[string][]byte{
+		"no marker":            {0xFF, 0xD8, 0x00, 0x00, 0x00},
+		"cut in a scan":        append([]byte{0xFF, 0xD8}, sos[:8]...),
+		"cut after 0xFF":       append(append([]byte{0xFF, 0xD8}, sos...), 0xFF),
+		"restart before frame": {0xFF, 0xD8, 0xFF, 0xD0, 0xFF, 0xD9},
+	} {
+		if got := jpegScans(data, 100); got > 1 {
+			t.Errorf("%s: %d scans", name, got)
 		}
 	}
 }
