@@ -61,6 +61,10 @@ type Config struct {
 	// JobTimeout bounds one run of a periodic job. Default 1m.
 	JobTimeout time.Duration
 
+	// StatusInterval is how often the relay reads the maintenance switch
+	// and writes its status row (see SetPaused and ReadStatuses). Default 1s.
+	StatusInterval time.Duration
+
 	// StopTimeout bounds how long Run waits, once its context ends, for the
 	// batches in flight to finish. Default 30s.
 	StopTimeout time.Duration
@@ -84,6 +88,7 @@ const (
 	DefaultDiscardedJobRetention   = 7 * 24 * time.Hour
 	DefaultJobTimeout              = time.Minute
 	DefaultStopTimeout             = 30 * time.Second
+	DefaultStatusInterval          = time.Second
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -114,12 +119,13 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.DiscardedJobRetention, DefaultDiscardedJobRetention)
 	setDur(&c.JobTimeout, DefaultJobTimeout)
 	setDur(&c.StopTimeout, DefaultStopTimeout)
+	setDur(&c.StatusInterval, DefaultStatusInterval)
 	if c.BatchSize < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 || c.RetentionBatch < 0 {
 		return Config{}, errors.New("relay: BatchSize, Concurrency, MaxAttempts and RetentionBatch must be positive")
 	}
 	for _, d := range []time.Duration{c.RetryBase, c.RetryMax, c.ConfirmTimeout, c.SweepInterval, c.RetentionInterval,
 		c.PublishedRetention, c.IdempotencyKeyRetention, c.CompletedJobRetention, c.CancelledJobRetention,
-		c.DiscardedJobRetention, c.JobTimeout, c.StopTimeout} {
+		c.DiscardedJobRetention, c.JobTimeout, c.StopTimeout, c.StatusInterval} {
 		if d < 0 {
 			return Config{}, errors.New("relay: durations must be positive")
 		}
