@@ -1,6 +1,7 @@
 package imageworker
 
 import (
+	"cmp"
 	"runtime"
 	"time"
 
@@ -47,6 +48,11 @@ type Config struct {
 	// MessageTimeout bounds the handling of one message; running out is a
 	// transient failure, retried later (default 2m).
 	MessageTimeout time.Duration
+	// MaxUnfinishedRuns is how many runs on the same images may start and
+	// never end (each a worker process that died holding them) before the
+	// next one gives up on them instead of trying again (default 3).
+	// Redeliveries of messages that no run started do not count.
+	MaxUnfinishedRuns int
 	// DrainTimeout is how long, once Run's context ends, messages already
 	// being handled may take to finish; those still running then are
 	// returned to the queue (default 20s).
@@ -55,8 +61,9 @@ type Config struct {
 
 // Defaults of Config not given by the compress and fetch packages.
 const (
-	DefaultMessageTimeout = 2 * time.Minute
-	DefaultDrainTimeout   = 20 * time.Second
+	DefaultMessageTimeout    = 2 * time.Minute
+	DefaultDrainTimeout      = 20 * time.Second
+	DefaultMaxUnfinishedRuns = 3
 )
 
 func (c Config) withDefaults() Config {
@@ -80,6 +87,7 @@ func (c Config) withDefaults() Config {
 	if c.MessageTimeout <= 0 {
 		c.MessageTimeout = DefaultMessageTimeout
 	}
+	c.MaxUnfinishedRuns = cmp.Or(c.MaxUnfinishedRuns, DefaultMaxUnfinishedRuns)
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
