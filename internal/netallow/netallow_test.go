@@ -53,20 +53,20 @@ func TestAllows(t *testing.T) {
 		addr string
 		want bool
 	}{
-		{"images.internal", "172.16.0.1:443", true},    // the name's resolved address, default port
-		{"IMAGES.internal.", "172.16.0.1:80", true},    // names compare case-insensitively
-		{"images.internal", "172.16.0.1:8080", false},  // not a default port
-		{"other.example", "172.16.0.1:443", false},     // another name leading to the same address
-		{"cdn.internal", "172.16.0.2:8080", true},      // the entry's port
-		{"cdn.internal", "172.16.0.2:443", false},      // only that port
-		{"anything.example", "10.2.3.4:80", true},      // inside the CIDR, whatever the name
-		{"anything.example", "10.2.3.4:22", false},     // a CIDR opens 80 and 443 only
-		{"anything.example", "11.0.0.1:80", false},     // outside
-		{"192.168.1.5", "192.168.1.5:9000", true},      // an address with its port
-		{"192.168.1.5", "192.168.1.5:80", false},       // not another
-		{"v6.example", "[fd00::1]:22", true},           // any port
-		{"v6.example", "[::ffff:10.0.0.1]:80", true},   // a mapped IPv4 address is the IPv4 one
-		{"v6.example", "[fe80::1]:80", false},          // outside
+		{"images.internal", "172.16.0.1:443", true},   // the name's resolved address, default port
+		{"IMAGES.internal.", "172.16.0.1:80", true},   // names compare case-insensitively
+		{"images.internal", "172.16.0.1:8080", false}, // not a default port
+		{"other.example", "172.16.0.1:443", false},    // another name leading to the same address
+		{"cdn.internal", "172.16.0.2:8080", true},     // the entry's port
+		{"cdn.internal", "172.16.0.2:443", false},     // only that port
+		{"anything.example", "10.2.3.4:80", true},     // inside the CIDR, whatever the name
+		{"anything.example", "10.2.3.4:22", false},    // a CIDR opens 80 and 443 only
+		{"anything.example", "11.0.0.1:80", false},    // outside
+		{"192.168.1.5", "192.168.1.5:9000", true},     // an address with its port
+		{"192.168.1.5", "192.168.1.5:80", false},      // not another
+		{"v6.example", "[fd00::1]:22", true},          // any port
+		{"v6.example", "[::ffff:10.0.0.1]:80", true},  // a mapped IPv4 address is the IPv4 one
+		{"v6.example", "[fe80::1]:80", false},         // outside
 	} {
 		if got := l.Allows(tc.host, ap(tc.addr)); got != tc.want {
 			t.Errorf("Allows(%s, %s) = %v, want %v", tc.host, tc.addr, got, tc.want)
