@@ -56,7 +56,7 @@ func (s *Server) createProduct(c *gin.Context) {
 	}
 	var p *productd.Product
 	var hash []byte
-	var stored []string // originals uploaded with this request
+	var stored []productd.Upload // originals uploaded with this request
 	if kind == bodyMultipart {
 		p, hash, stored, err = s.decodeMultipartCreate(c)
 	} else {
@@ -68,14 +68,15 @@ func (s *Server) createProduct(c *gin.Context) {
 	}
 	key, err := idempotencyKey(c, hash)
 	if err != nil {
-		s.deleteOriginals(c, stored)
+		s.releaseUploads(c, stored)
 		s.error(c, err)
 		return
 	}
 	created, err := s.cfg.Products.CreateProduct(c.Request.Context(), p, key)
 	if err != nil || created.Replayed {
-		// Nothing of this request was committed: its uploads are orphans.
-		s.deleteOriginals(c, stored)
+		// No product claimed this request's uploads, unless a commit the
+		// error hides did: the release removes only unclaimed ones.
+		s.releaseUploads(c, stored)
 	}
 	if err != nil {
 		s.error(c, err)
@@ -141,17 +142,6 @@ func idempotencyKey(c *gin.Context, hash []byte) (*productd.IdempotencyKey, erro
 		return nil, productd.Errorf(productd.EINVALID, "%s is longer than %d characters", IdempotencyKeyHeader, maxIdempotencyKeyLength)
 	}
 	return &productd.IdempotencyKey{Key: key, RequestHash: hash}, nil
-}
-
-// deleteOriginals removes uploads that no committed product refers to.
-// A failure is logged, not returned: the client's answer does not change.
-func (s *Server) deleteOriginals(c *gin.Context, urls []string) {
-	if len(urls) == 0 || s.cfg.Originals == nil {
-		return
-	}
-	if err := s.cfg.Originals.DeleteOriginals(c.Request.Context(), urls); err != nil {
-		s.cfg.Log.WithField(requestIDKey, c.GetString(requestIDKey)).WithError(err).Warn("remove orphaned originals")
-	}
 }
 
 func (s *Server) getProduct(c *gin.Context) {
@@ -283,7 +273,7 @@ func (s *Server) updateProduct(c *gin.Context) {
 		return
 	}
 	var upd productd.ProductUpdate
-	var stored []string
+	var stored []productd.Upload
 	if kind == bodyMultipart {
 		upd, stored, err = s.decodeMultipartUpdate(c)
 	} else {
@@ -295,7 +285,7 @@ func (s *Server) updateProduct(c *gin.Context) {
 	}
 	p, err := s.cfg.Products.UpdateProduct(c.Request.Context(), id, upd)
 	if err != nil {
-		s.deleteOriginals(c, stored)
+		s.releaseUploads(c, stored)
 		s.error(c, err)
 		return
 	}
