@@ -116,6 +116,10 @@ func (r *Relay) Client() *river.Client[pgx.Tx] { return r.river }
 // work, lets the batches in flight finish (up to Config.StopTimeout), and
 // returns nil. It fails only if River cannot start.
 func (r *Relay) Run(ctx context.Context) error {
+	// The switch is read before anything can drain: River's sweep on start
+	// and the listener's first wake-up would otherwise publish rows that a
+	// pause holds.
+	r.loadControl(ctx)
 	// River's own context must outlive ctx: cancelling it would cancel the
 	// jobs in flight instead of letting them finish.
 	if err := r.river.Start(context.WithoutCancel(ctx)); err != nil {
@@ -129,7 +133,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.listen(ctx) })
 	wg.Go(func() { r.dispatch(ctx) })
-	r.loadControl(ctx)
 	wg.Go(func() { r.maintain(ctx) })
 	r.signal()
 	<-ctx.Done()
