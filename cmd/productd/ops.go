@@ -34,7 +34,7 @@ func newConsole(a *app) (*ops.Console, func(), error) {
 	if c, ok := a.products.(*cache.ProductService); ok {
 		cfg.Cache = c.Stats
 	}
-	if s, ok := a.originals.(*storage.Store); ok {
+	if s, err := storage.New(storageConfig(a.cfg)); err == nil {
 		cfg.Storage = s.Check
 	}
 	console, err := ops.New(cfg)

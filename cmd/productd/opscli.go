@@ -19,7 +19,6 @@ import (
 	"github.com/productd/productd/config"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/ops"
-	"github.com/productd/productd/storage"
 )
 
 const opsUsage = `usage: productd ops [--json] COMMAND
@@ -58,9 +57,6 @@ func opsCommand(ctx context.Context, cfg *config.Config, log *logrus.Logger, arg
 	}
 	defer pool.Close()
 	a := &app{cfg: cfg, log: log, pool: pool}
-	if store, err := storage.New(storageConfig(cfg)); err == nil {
-		a.originals = store
-	}
 	console, closeConsole, err := newConsole(a)
 	if err != nil {
 		return err
