@@ -9,11 +9,13 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/api"
@@ -367,5 +369,38 @@ func TestThePageShowsAndActs(t *testing.T) {
 	if b := page.Body.String(); !strings.Contains(b, `class="flash"`) || !strings.Contains(b, "is not a product id") ||
 		!strings.Contains(b, "resume relay") || !strings.Contains(b, "No dead rows match the filter") {
 		t.Errorf("the page after the actions lacks the flash, the story error, the record or the filter:\n%s", b)
+	}
+}
+
+// Every JSON route of the console is in the product API's OpenAPI
+// description, with its method.
+func TestOpenAPIDescribesEveryConsoleRoute(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../api/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(raw, &spec); err != nil {
+		t.Fatalf("parse openapi.yaml: %v", err)
+	}
+	r := gin.New()
+	web.Mount(r, web.Config{ClientAddr: api.ClientAddr, Log: logging.Discard()})
+	param := regexp.MustCompile(`:([A-Za-z_]+)`)
+	n := 0
+	for _, route := range r.Routes() {
+		if !strings.HasPrefix(route.Path, web.APIPath) {
+			continue
+		}
+		n++
+		path := param.ReplaceAllString(route.Path, "{$1}")
+		if _, ok := spec.Paths[path][strings.ToLower(route.Method)]; !ok {
+			t.Errorf("%s %s is not in api/openapi.yaml as %s", route.Method, route.Path, path)
+		}
+	}
+	if n < 15 {
+		t.Errorf("only %d console routes mounted", n)
 	}
 }
