@@ -130,7 +130,7 @@ func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product,
 	var created *productd.Created
 	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if key != nil {
-			replay, err := claimIdempotencyKey(ctx, tx, key)
+			replay, err := claimIdempotencyKey(ctx, tx, p.UserID, key)
 			if err != nil || replay != nil {
 				created = replay
 				return err
@@ -154,8 +154,8 @@ func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product,
 			return fmt.Errorf("encode product %d: %w", p.ID, err)
 		}
 		if key != nil {
-			if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET product_id = $2, response = $3 WHERE key = $1`, key.Key, p.ID, body); err != nil {
-				return unavailable("store idempotent response", err)
+			if err := storeIdempotentResponse(ctx, tx, p.UserID, key, p.ID, body); err != nil {
+				return err
 			}
 		}
 		created = &productd.Created{Product: p, ProductID: p.ID, Body: body}

@@ -108,7 +108,7 @@ func (w *Worker) processImage(ctx context.Context, log *logrus.Entry, productID 
 	if w.hooks.fetched != nil {
 		w.hooks.fetched(src)
 	}
-	res, err := w.compressor.Compress(original)
+	res, err := w.compressor.Compress(ctx, original)
 	if err != nil {
 		return "", err
 	}

@@ -87,6 +87,10 @@ func New(cfg Config, products productd.ProductService, store *storage.Store, b *
 	if err != nil {
 		return nil, fmt.Errorf("imageworker: %w", err)
 	}
+	compressor := compress.New(compress.Config{
+		MaxSide: cfg.MaxSide, Quality: cfg.Quality, MaxPixels: cfg.MaxPixels,
+		MaxScans: cfg.MaxScans, Timeout: cfg.CompressTimeout, Logger: log,
+	})
 	return &Worker{
 		cfg:        cfg,
 		products:   products,
@@ -94,7 +98,7 @@ func New(cfg Config, products productd.ProductService, store *storage.Store, b *
 		broker:     b,
 		publisher:  b.NewPublisher(0),
 		fetcher:    fetcher,
-		compressor: compress.New(compress.Config{MaxSide: cfg.MaxSide, Quality: cfg.Quality, MaxPixels: cfg.MaxPixels}),
+		compressor: compressor,
 		log:        log.WithField(logging.FieldComponent, "imageworker"),
 		slots:      make(chan struct{}, cfg.Concurrency),
 	}, nil

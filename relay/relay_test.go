@@ -327,9 +327,9 @@ func TestRetentionDeletesOnlyOldPublishedRowsAndExpiredKeys(t *testing.T) {
 	set(`status = 'dead', created_at = now() - interval '2 days'`, ids[4])
 	set(`created_at = now() - interval '2 days', next_attempt_at = now() + interval '1 hour'`, ids[5])
 	_, err := pool.Exec(ctx, `
-		INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES
-			('old1', '\x00', now() - interval '25 hours'), ('old2', '\x00', now() - interval '3 days'),
-			('new', '\x00', now() - interval '1 hour')`)
+		INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES
+			(1, 'old1', '\x00', now() - interval '25 hours'), (2, 'old1', '\x00', now() - interval '3 days'),
+			(1, 'new', '\x00', now() - interval '1 hour')`)
 	if err != nil {
 		t.Fatal(err)
 	}
