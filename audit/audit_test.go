@@ -77,11 +77,32 @@ func (d *deployment) run(cfg audit.Config) *audit.Report {
 // create makes a product with the given original URLs.
 func (d *deployment) create(images ...string) *productd.Product {
 	d.t.Helper()
-	p := &productd.Product{UserID: 1, Name: "lamp", Price: 100, Images: images}
+	return d.createOwning(nil, images...)
+}
+
+// createOwning makes a product that owns uploads, listed among its images.
+func (d *deployment) createOwning(uploads []productd.Upload, images ...string) *productd.Product {
+	d.t.Helper()
+	p := &productd.Product{UserID: 1, Name: "lamp", Price: 100, Images: images, Uploads: uploads}
+	for _, u := range uploads {
+		p.Images = append(p.Images, u.URL)
+	}
 	if _, err := d.products.CreateProduct(context.Background(), p, nil); err != nil {
 		d.t.Fatal(err)
 	}
 	return p
+}
+
+// upload stores an original as the API does: recorded as staged, then
+// stored.
+func (d *deployment) upload(key string) productd.Upload {
+	d.t.Helper()
+	u := productd.Upload{Key: key, URL: d.store.URL(key)}
+	if err := db.StageUpload(context.Background(), d.pool, u); err != nil {
+		d.t.Fatal(err)
+	}
+	d.put(key)
+	return u
 }
 
 // put stores an object and returns its URL.
@@ -98,10 +119,16 @@ func (d *deployment) put(key string) string {
 // leaves it.
 func (d *deployment) done(images ...string) *productd.Product {
 	d.t.Helper()
-	p := d.create(images...)
+	return d.doneOwning(nil, images...)
+}
+
+// doneOwning makes a done product that owns uploads.
+func (d *deployment) doneOwning(uploads []productd.Upload, images ...string) *productd.Product {
+	d.t.Helper()
+	p := d.createOwning(uploads, images...)
 	var urls []string
-	for i := range images {
-		urls = append(urls, d.put(storage.CompressedKey(p.ID, i, []byte(fmt.Sprint(i)), "jpg")))
+	for i := range p.Images {
+		urls = append(urls, d.put(storage.CompressedKey(p.ID, p.ImagesVersion, i, []byte(fmt.Sprint(i)), "jpg")))
 	}
 	d.setResult(p, productd.ImageStatusDone, urls...)
 	return p
@@ -151,15 +178,15 @@ func TestAHealthyDeploymentPassesEveryCheck(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t)
 	ctx := context.Background()
-	uploaded := d.put("originals/0190b3c2-0000-7000-8000-000000000001.jpg")
+	uploaded := d.upload("originals/0190b3c2-0000-7000-8000-000000000001.jpg")
 	var ids []int64
 	for range 12 { // ids past 10 sort before 2 as text
 		ids = append(ids, d.done("http://example.com/a.jpg", "http://example.com/b.jpg").ID)
 	}
-	d.done(uploaded)
+	d.doneOwning([]productd.Upload{uploaded})
 	pending := d.create("http://example.com/c.jpg")
 	// An object of images being processed, not written back yet, is no orphan.
-	d.put(storage.CompressedKey(pending.ID, 0, []byte("x"), "jpg"))
+	d.put(storage.CompressedKey(pending.ID, pending.ImagesVersion, 0, []byte("x"), "jpg"))
 	d.create() // no images
 	for _, id := range ids[:5] {
 		if _, err := d.cache.FindProductByID(ctx, id); err != nil {
@@ -204,20 +231,24 @@ func TestEveryBrokenInvariantIsFound(t *testing.T) {
 	d.exec(`UPDATE outbox SET status = 'dead', attempts = 10, last_error = 'nacked' WHERE id = $1`, deadRow)
 
 	lost := d.done("http://example.com/a.jpg", "http://example.com/b.jpg")
-	lostKey := storage.CompressedKey(lost.ID, 1, []byte("1"), "jpg")
+	lostKey := storage.CompressedKey(lost.ID, lost.ImagesVersion, 1, []byte("1"), "jpg")
 	if err := d.store.Delete(ctx, lostKey); err != nil {
 		t.Fatal(err)
 	}
 	foreign := d.create("http://example.com/a.jpg")
 	d.setResult(foreign, productd.ImageStatusDone, "http://elsewhere.example.com/x.jpg")
-	goneOriginal := d.store.URL("originals/0190b3c2-0000-7000-8000-00000000000f.jpg")
-	withGoneOriginal := d.create(goneOriginal)
+	gone := d.upload("originals/0190b3c2-0000-7000-8000-00000000000f.jpg")
+	withGoneOriginal := d.createOwning([]productd.Upload{gone})
+	if err := d.store.Delete(ctx, gone.Key); err != nil {
+		t.Fatal(err)
+	}
 
 	failed := d.done("http://example.com/a.jpg")
-	d.put(storage.CompressedKey(failed.ID, 5, []byte("left over"), "jpg"))
-	d.put(storage.CompressedKey(999999, 0, []byte("no such product"), "jpg"))
+	d.put(storage.CompressedKey(failed.ID, failed.ImagesVersion, 5, []byte("left over"), "jpg"))
+	d.put(storage.CompressedKey(999999, 1, 0, []byte("no such product"), "jpg"))
 	d.put("products/not-an-id.jpg")
-	d.put("originals/0190b3c2-0000-7000-8000-000000000002.jpg")
+	d.put("originals/0190b3c2-0000-7000-8000-000000000002.jpg") // no upload record
+	d.upload("originals/0190b3c2-0000-7000-8000-000000000003.jpg") // staged, never claimed
 
 	cached := d.done("http://example.com/a.jpg")
 	deleted := d.done("http://example.com/a.jpg")
@@ -247,7 +278,7 @@ func TestEveryBrokenInvariantIsFound(t *testing.T) {
 		audit.CheckOutboxPending:  1,
 		audit.CheckOutboxDead:     1,
 		audit.CheckMissingObjects: 3,
-		audit.CheckOrphanObjects:  5,
+		audit.CheckOrphanObjects:  6,
 		audit.CheckParked:         3,
 		audit.CheckStaleCache:     2,
 	}, map[string][]string{
@@ -269,7 +300,7 @@ func TestEveryBrokenInvariantIsFound(t *testing.T) {
 	if err := r.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"VIOLATED", "and 2 more", "16 violations"} {
+	for _, want := range []string{"VIOLATED", "and 3 more", "17 violations"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}

@@ -13,13 +13,13 @@ import (
 	"github.com/productd/productd/storage"
 )
 
-// objects compares the bucket with the products, each read once in key
+// objects compares the bucket with the database, each read once in key
 // order: compressed images (storage.PrefixProducts, one folder per product)
 // against each product's compressed image URLs, then uploaded originals
-// (storage.PrefixOriginals) against the original URLs products list. A done
-// product whose object is missing, or a product listing an uploaded original
-// that is gone, is a missing object; an object that no product lists is an
-// orphan once it is older than ObjectGrace.
+// (storage.PrefixOriginals) against the uploads table, which records the
+// product that owns each. A done product's compressed image or an owned
+// upload that is not in the bucket is a missing object; an object that no
+// product owns is an orphan once it is older than ObjectGrace.
 func (a *auditor) objects(ctx context.Context, results ...*Result) error {
 	missing, orphan := results[0], results[1]
 	suspects, err := a.compressedObjects(ctx, orphan)
@@ -178,68 +178,70 @@ func ownerOf(key string) (string, bool) {
 }
 
 // originalObjects merges the listing of storage.PrefixOriginals with the
-// uploaded originals that products list, both in key order. An original
-// several products list (one copied another's URLs) counts once.
+// uploads table, both in key order. An upload a product owns must have its
+// object; an object must have an upload that a product owns, unless it is
+// younger than ObjectGrace (a request may be storing it, or the periodic
+// sweep may not have removed a staged or released one yet).
 func (a *auditor) originalObjects(ctx context.Context, orphan *Result) ([]missingObject, error) {
-	prefix := a.cfg.Store.URL(storage.PrefixOriginals)
 	rows, err := a.cfg.DB.Query(ctx, `
-		SELECT p.id, u
-		FROM products p CROSS JOIN LATERAL unnest(p.product_images) AS u
-		WHERE starts_with(u, $1)
-		ORDER BY u COLLATE "C"`, prefix)
+		SELECT object_key, state, coalesce(product_id, 0), now() - since
+		FROM uploads
+		ORDER BY object_key COLLATE "C"`)
 	if err != nil {
-		return nil, fmt.Errorf("read the originals products list: %w", err)
+		return nil, fmt.Errorf("read the uploads: %w", err)
 	}
 	defer rows.Close()
-	type listed struct {
-		productID int64
+	type upload struct {
 		key       string
+		state     string
+		productID int64
+		age       time.Duration
 	}
-	next := func() (*listed, error) {
-		for rows.Next() {
-			var l listed
-			var u string
-			if err := rows.Scan(&l.productID, &u); err != nil {
-				return nil, err
-			}
-			if key, ok := a.cfg.Store.KeyFromURL(u); ok {
-				l.key = key
-				return &l, nil
-			}
+	next := func() (*upload, error) {
+		if !rows.Next() {
+			return nil, rows.Err()
 		}
-		return nil, rows.Err()
+		var u upload
+		if err := rows.Scan(&u.key, &u.state, &u.productID, &u.age); err != nil {
+			return nil, err
+		}
+		return &u, nil
 	}
 	var suspects []missingObject
 	cur, err := next()
 	if err != nil {
-		return nil, fmt.Errorf("read the originals products list: %w", err)
+		return nil, fmt.Errorf("read the uploads: %w", err)
 	}
-	// advance moves past every product that lists key; those listing a
-	// smaller key than the listing shows point at a missing object.
-	advanceTo := func(key string) (bool, error) {
-		found := false
-		for cur != nil && cur.key <= key {
-			if cur.key == key {
-				found = true
-			} else {
+	// advanceTo moves past every upload whose key sorts before key, which
+	// the listing did not show, and returns the upload of key itself.
+	advanceTo := func(key string) (*upload, error) {
+		for cur != nil && cur.key < key {
+			if cur.state == "owned" {
 				suspects = append(suspects, missingObject{productID: cur.productID, key: cur.key, original: true})
 			}
 			var err error
 			if cur, err = next(); err != nil {
-				return false, fmt.Errorf("read the originals products list: %w", err)
+				return nil, fmt.Errorf("read the uploads: %w", err)
 			}
 		}
-		return found, nil
+		if cur != nil && cur.key == key {
+			return cur, nil
+		}
+		return nil, nil
 	}
 	cutoff := time.Now().Add(-a.cfg.ObjectGrace)
 	err = a.cfg.Store.Walk(ctx, storage.PrefixOriginals, func(obj storage.Object) error {
 		orphan.checked(1)
-		found, err := advanceTo(obj.Key)
+		u, err := advanceTo(obj.Key)
 		if err != nil {
 			return err
 		}
-		if !found && obj.LastModified.Before(cutoff) {
-			orphan.violation("object "+obj.Key, "no product lists this uploaded original")
+		switch {
+		case !obj.LastModified.Before(cutoff):
+		case u == nil:
+			orphan.violation("object "+obj.Key, "no upload record: no product owns it")
+		case u.state != "owned" && u.age > a.cfg.ObjectGrace:
+			orphan.violation("object "+obj.Key, fmt.Sprintf("upload %s for %s: no product owns it", u.state, u.age.Round(time.Second)))
 		}
 		return nil
 	})
@@ -267,21 +269,27 @@ func (a *auditor) confirmMissing(ctx context.Context, missing *Result, suspects 
 	}
 	for _, s := range suspects {
 		var status string
-		var compressed, originals []string
-		err := a.cfg.DB.QueryRow(ctx, `SELECT image_status, compressed_product_images, product_images FROM products WHERE id = $1`, s.productID).
-			Scan(&status, &compressed, &originals)
+		var compressed []string
+		err := a.cfg.DB.QueryRow(ctx, `SELECT image_status, compressed_product_images FROM products WHERE id = $1`, s.productID).
+			Scan(&status, &compressed)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		} else if err != nil {
 			return fmt.Errorf("recheck product %d: %w", s.productID, err)
 		}
-		what, urls := "compressed image", compressed
+		what := "compressed image"
 		if s.original {
-			what, urls = "uploaded original", originals
-		} else if status != string(productd.ImageStatusDone) {
-			continue
-		}
-		if !a.lists(urls, s.key) {
+			what = "uploaded original"
+			var owned bool
+			err := a.cfg.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM uploads WHERE object_key = $1 AND state = 'owned' AND product_id = $2)`,
+				s.key, s.productID).Scan(&owned)
+			if err != nil {
+				return fmt.Errorf("recheck upload %s: %w", s.key, err)
+			}
+			if !owned {
+				continue
+			}
+		} else if status != string(productd.ImageStatusDone) || !a.lists(compressed, s.key) {
 			continue
 		}
 		if s.key == "" {
