@@ -247,7 +247,7 @@ func TestEveryBrokenInvariantIsFound(t *testing.T) {
 	d.put(storage.CompressedKey(failed.ID, failed.ImagesVersion, 5, []byte("left over"), "jpg"))
 	d.put(storage.CompressedKey(999999, 1, 0, []byte("no such product"), "jpg"))
 	d.put("products/not-an-id.jpg")
-	d.put("originals/0190b3c2-0000-7000-8000-000000000002.jpg") // no upload record
+	d.put("originals/0190b3c2-0000-7000-8000-000000000002.jpg")    // no upload record
 	d.upload("originals/0190b3c2-0000-7000-8000-000000000003.jpg") // staged, never claimed
 
 	cached := d.done("http://example.com/a.jpg")
