@@ -183,7 +183,11 @@ func measure(ctx context.Context, d *deployment, rep *loadgen.Report, report *au
 	}
 	rows.Close()
 
-	var lostIDs []string
+	type lostProduct struct {
+		id  int64
+		why string
+	}
+	var lost []lostProduct
 	var latest time.Time
 	recovered := true
 	for _, p := range rep.Products {
@@ -198,10 +202,10 @@ func measure(ctx context.Context, d *deployment, rep *loadgen.Report, report *au
 		switch {
 		case !ok:
 			row.Lost++
-			lostIDs = append(lostIDs, fmt.Sprintf("%d (gone)", p.ID))
+			lost = append(lost, lostProduct{p.ID, "gone"})
 		case s != "done" && s != "failed":
 			row.Lost++
-			lostIDs = append(lostIDs, fmt.Sprintf("%d (%s)", p.ID, s))
+			lost = append(lost, lostProduct{p.ID, s})
 		case s != p.Kind.Want():
 			row.WrongStatus++
 		}
@@ -213,9 +217,13 @@ func measure(ctx context.Context, d *deployment, rep *loadgen.Report, report *au
 			}
 		}
 	}
-	if len(lostIDs) > 0 {
-		sort.Strings(lostIDs)
-		problem("lost products: %s", abbreviate(lostIDs, 10))
+	if len(lost) > 0 {
+		sort.Slice(lost, func(i, j int) bool { return lost[i].id < lost[j].id })
+		var ids []string
+		for _, l := range lost {
+			ids = append(ids, fmt.Sprintf("%d (%s)", l.id, l.why))
+		}
+		problem("lost products: %s", abbreviate(ids, 10))
 	}
 	switch {
 	case !recovered:
