@@ -136,18 +136,25 @@ func queueDeleted(ctx context.Context, s *stage) error {
 }
 
 func networkBlackholed(ctx context.Context, s *stage) error {
-	s.down(fmt.Sprintf("every process's link to the broker black-holed for %s", s.outage/2))
+	// Both ways, longer than two heartbeats (20 s): the processes must find
+	// their connections dead by themselves, as must the broker.
+	s.down(fmt.Sprintf("every process's link to the broker black-holed both ways for %s", s.outage))
 	for _, p := range s.proxies {
 		if err := p.Blackhole("blackhole"); err != nil {
 			return err
 		}
+		if err := p.AddToxic(`{"name":"blackhole-up","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`); err != nil {
+			return err
+		}
 	}
-	if err := s.hold(ctx, s.outage/2); err != nil {
+	if err := s.hold(ctx, s.outage); err != nil {
 		return err
 	}
 	for _, p := range s.proxies {
-		if err := p.RemoveToxic("blackhole"); err != nil {
-			return err
+		for _, toxic := range []string{"blackhole", "blackhole-up"} {
+			if err := p.RemoveToxic(toxic); err != nil {
+				return err
+			}
 		}
 		if err := p.AddLatency("slow", 1000); err != nil {
 			return err
