@@ -108,6 +108,11 @@ type Config struct {
 	// ShutdownTimeout (SHUTDOWN_TIMEOUT, default 30s) bounds how long a
 	// SIGTERM waits for in-flight work.
 	ShutdownTimeout time.Duration
+
+	// MaxConcurrentUploads (MAX_CONCURRENT_UPLOADS, default 8) bounds the
+	// multipart requests with image files the API handles at once; one more
+	// gets 503 with Retry-After.
+	MaxConcurrentUploads int
 }
 
 // Load reads the configuration from the environment, after loading a .env
@@ -165,6 +170,8 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		LogLevel:        r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:       r.oneOf("LOG_FORMAT", "json", "json", "text"),
 		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+
+		MaxConcurrentUploads: r.positiveInt("MAX_CONCURRENT_UPLOADS", 8),
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -310,6 +317,18 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		r.fail(name, v, "want a positive duration such as 30s")
 	}
 	return d
+}
+
+func (r *reader) positiveInt(name string, def int) int {
+	v, ok := r.lookup(name)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		r.fail(name, v, "want a positive whole number")
+	}
+	return n
 }
 
 func (r *reader) oneOf(name, def string, allowed ...string) string {
