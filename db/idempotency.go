@@ -39,7 +39,7 @@ func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, key *productd.Idempoten
 // DeleteIdempotencyKeys deletes up to limit idempotency keys created before
 // before, oldest first, and returns how many it deleted. A client retrying
 // with a deleted key creates a new product, so keys are kept far longer than
-// any client retries (a day, by the relay's retention job).
+// any client retries (a day by default: see RegisterKeyRetention).
 func DeleteIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, before time.Time, limit int) (int64, error) {
 	tag, err := pool.Exec(ctx, `
 		DELETE FROM idempotency_keys WHERE key = ANY(ARRAY(

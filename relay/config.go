@@ -32,58 +32,34 @@ type Config struct {
 	// still unconfirmed then are left for the next run. Default 15s.
 	ConfirmTimeout time.Duration
 
-	// SweepInterval is how often the periodic River job drains the outbox:
+	// SweepInterval is how often the sweep chore drains the outbox:
 	// the safety net behind the LISTEN wake-ups, and what publishes rows
 	// whose retry time has come. Default 1s.
 	SweepInterval time.Duration
 
-	// RetentionInterval is how often the retention job runs. Default 1m.
+	// RetentionInterval is how often the retention chore runs. Default 1m.
 	RetentionInterval time.Duration
 
 	// PublishedRetention is how long published rows are kept. Default 1h.
 	PublishedRetention time.Duration
 
-	// IdempotencyKeyRetention is how long the API's idempotency keys are
-	// kept: a client retrying later than this creates a new product.
-	// Default 24h.
-	IdempotencyKeyRetention time.Duration
-
 	// RetentionBatch bounds the rows one retention statement deletes.
 	// Default 5000.
 	RetentionBatch int
-
-	// CompletedJobRetention, CancelledJobRetention and DiscardedJobRetention
-	// are how long River keeps its finished jobs. Defaults 1h, 24h and 7 days.
-	CompletedJobRetention time.Duration
-	CancelledJobRetention time.Duration
-	DiscardedJobRetention time.Duration
-
-	// JobTimeout bounds one run of a periodic job. Default 1m.
-	JobTimeout time.Duration
-
-	// StopTimeout bounds how long Run waits, once its context ends, for the
-	// batches in flight to finish. Default 30s.
-	StopTimeout time.Duration
 }
 
 // Defaults of Config.
 const (
-	DefaultBatchSize               = 500
-	DefaultConcurrency             = 2
-	DefaultMaxAttempts             = 10
-	DefaultRetryBase               = time.Second
-	DefaultRetryMax                = 10 * time.Minute
-	DefaultConfirmTimeout          = 15 * time.Second
-	DefaultSweepInterval           = time.Second
-	DefaultRetentionInterval       = time.Minute
-	DefaultPublishedRetention      = time.Hour
-	DefaultIdempotencyKeyRetention = 24 * time.Hour
-	DefaultRetentionBatch          = 5000
-	DefaultCompletedJobRetention   = time.Hour
-	DefaultCancelledJobRetention   = 24 * time.Hour
-	DefaultDiscardedJobRetention   = 7 * 24 * time.Hour
-	DefaultJobTimeout              = time.Minute
-	DefaultStopTimeout             = 30 * time.Second
+	DefaultBatchSize          = 500
+	DefaultConcurrency        = 2
+	DefaultMaxAttempts        = 10
+	DefaultRetryBase          = time.Second
+	DefaultRetryMax           = 10 * time.Minute
+	DefaultConfirmTimeout     = 15 * time.Second
+	DefaultSweepInterval      = time.Second
+	DefaultRetentionInterval  = time.Minute
+	DefaultPublishedRetention = time.Hour
+	DefaultRetentionBatch     = 5000
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -108,18 +84,11 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.SweepInterval, DefaultSweepInterval)
 	setDur(&c.RetentionInterval, DefaultRetentionInterval)
 	setDur(&c.PublishedRetention, DefaultPublishedRetention)
-	setDur(&c.IdempotencyKeyRetention, DefaultIdempotencyKeyRetention)
-	setDur(&c.CompletedJobRetention, DefaultCompletedJobRetention)
-	setDur(&c.CancelledJobRetention, DefaultCancelledJobRetention)
-	setDur(&c.DiscardedJobRetention, DefaultDiscardedJobRetention)
-	setDur(&c.JobTimeout, DefaultJobTimeout)
-	setDur(&c.StopTimeout, DefaultStopTimeout)
 	if c.BatchSize < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 || c.RetentionBatch < 0 {
 		return Config{}, errors.New("relay: BatchSize, Concurrency, MaxAttempts and RetentionBatch must be positive")
 	}
 	for _, d := range []time.Duration{c.RetryBase, c.RetryMax, c.ConfirmTimeout, c.SweepInterval, c.RetentionInterval,
-		c.PublishedRetention, c.IdempotencyKeyRetention, c.CompletedJobRetention, c.CancelledJobRetention,
-		c.DiscardedJobRetention, c.JobTimeout, c.StopTimeout} {
+		c.PublishedRetention} {
 		if d < 0 {
 			return Config{}, errors.New("relay: durations must be positive")
 		}

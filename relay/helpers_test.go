@@ -20,6 +20,7 @@ import (
 
 	"github.com/productd/productd/api"
 	"github.com/productd/productd/broker"
+	"github.com/productd/productd/chores"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/internal/amqptest"
 	"github.com/productd/productd/internal/dbtest"
@@ -90,15 +91,33 @@ func newRelay(t testing.TB, pool *pgxpool.Pool, b *broker.Broker, cfg relay.Conf
 	return r
 }
 
-// run runs r until the test ends, and fails the test if Run fails.
+// run runs r and its chores until the test ends, as productd's relay role
+// does, and fails the test if either fails.
 func run(t testing.TB, r *relay.Relay) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	runWith(t, r, chores.Config{})
+}
+
+// runWith is run with the chores' settings cfg. The chores stop first: a
+// sweep publishes through r.
+func runWith(t testing.TB, r *relay.Relay, cfg chores.Config) {
+	t.Helper()
+	s := chores.New(relay.Pool(r), cfg, testLogger(t))
+	if err := r.RegisterChores(s); err != nil {
+		t.Fatal(err)
+	}
+	relayCtx, stopRelay := context.WithCancel(context.Background())
+	choresCtx, stopChores := context.WithCancel(context.Background())
+	relayDone, choresDone := make(chan error, 1), make(chan error, 1)
+	go func() { relayDone <- r.Run(relayCtx) }()
+	go func() { choresDone <- s.Run(choresCtx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		stopChores()
+		if err := <-choresDone; err != nil {
+			t.Errorf("chores run: %v", err)
+		}
+		stopRelay()
+		if err := <-relayDone; err != nil {
 			t.Errorf("relay run: %v", err)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/productd/productd/broker"
+	"github.com/productd/productd/chores"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/internal/amqptest"
 	"github.com/productd/productd/internal/dbtest"
@@ -131,8 +132,8 @@ func TestASweepOutOfTimeIsNotAFailure(t *testing.T) {
 	pool := newPool(t)
 	b := brokerFor(t, "", broker.Topology{})
 	backlog(t, pool, 2000, nil)
-	r := newRelay(t, pool, b, relay.Config{BatchSize: 50, SweepInterval: 100 * time.Millisecond, JobTimeout: time.Millisecond}, testLogger(t))
-	run(t, r)
+	r := newRelay(t, pool, b, relay.Config{BatchSize: 50, SweepInterval: 100 * time.Millisecond}, testLogger(t))
+	runWith(t, r, chores.Config{JobTimeout: time.Millisecond})
 	await(t, "every row published", allPublished(t, pool, 2000))
 	jobs := func(state string) int {
 		var n int

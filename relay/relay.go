@@ -4,11 +4,10 @@
 // A Relay wakes up in two ways. Every process LISTENs on
 // outbox.NotifyChannel, which each outbox insert notifies at commit, and
 // drains the outbox at once: a commit reaches the broker within milliseconds.
-// A River client owned by the Relay runs a periodic job (every
-// Config.SweepInterval, on whichever process River elected leader) that
-// drains too: the safety net for a lost notification, and what publishes
-// rows whose retry time has come. A second periodic job deletes old
-// published rows and expired idempotency keys.
+// RegisterChores adds two chores to the process's chores.Scheduler (River):
+// a sweep every Config.SweepInterval that drains too, the safety net for a
+// lost notification and what publishes rows whose retry time has come; and
+// the deletion of old published rows.
 //
 // A drain claims due rows in batches with FOR UPDATE SKIP LOCKED, publishes
 // each batch with publisher confirms, and in the same transaction marks the
@@ -31,16 +30,11 @@ package relay
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
 	"github.com/sirupsen/logrus"
-	logrusslog "github.com/sirupsen/logrus/hooks/slog"
 
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/logging"
@@ -54,7 +48,6 @@ type Relay struct {
 	broker *broker.Broker
 	pub    *broker.Publisher
 	log    *logrus.Entry
-	river  *river.Client[pgx.Tx]
 
 	// wake asks the dispatcher for a drain; one pending request is enough.
 	wake chan struct{}
@@ -84,41 +77,13 @@ func New(pool *pgxpool.Pool, b *broker.Broker, cfg Config, log *logrus.Logger) (
 		log:    log.WithField(logging.FieldComponent, "relay"),
 		wake:   make(chan struct{}, 1),
 	}
-	riverLog := slog.New(logrusslog.NewHandler(log, &logrusslog.HandlerOptions{LevelMapper: riverLevel}))
-	r.river, err = newRiverClient(pool, r, riverLog)
-	if err != nil {
-		return nil, err
-	}
 	return r, nil
 }
 
-// riverLevel maps River's log levels to productd's: River reports its
-// routine (job counts every few seconds, leadership) at info, which is debug
-// here; its warnings and errors keep their level.
-func riverLevel(l slog.Level) logrus.Level {
-	switch {
-	case l >= slog.LevelError:
-		return logrus.ErrorLevel
-	case l >= slog.LevelWarn:
-		return logrus.WarnLevel
-	default:
-		return logrus.DebugLevel
-	}
-}
-
-// Client returns the Relay's River client, to mount River UI on.
-func (r *Relay) Client() *river.Client[pgx.Tx] { return r.river }
-
-// Run relays until ctx ends: it starts the River client and the LISTEN
-// wake-ups, and drains once at start. When ctx ends it stops taking new
-// work, lets the batches in flight finish (up to Config.StopTimeout), and
-// returns nil. It fails only if River cannot start.
+// Run relays until ctx ends: it starts the LISTEN wake-ups and drains once
+// at start. When ctx ends it stops taking new work, lets the drain in
+// flight finish, and returns nil.
 func (r *Relay) Run(ctx context.Context) error {
-	// River's own context must outlive ctx: cancelling it would cancel the
-	// jobs in flight instead of letting them finish.
-	if err := r.river.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("start river client: %w", err)
-	}
 	r.log.WithFields(logrus.Fields{
 		"batch_size": r.cfg.BatchSize, "concurrency": r.cfg.Concurrency, "max_attempts": r.cfg.MaxAttempts,
 		"sweep_interval": r.cfg.SweepInterval.String(),
@@ -129,13 +94,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	wg.Go(func() { r.dispatch(ctx) })
 	r.signal()
 	<-ctx.Done()
-
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
-	defer cancel()
-	if err := r.river.Stop(stopCtx); err != nil {
-		r.log.WithError(err).Warn("relay: jobs still running at the stop timeout; cancelling them")
-		_ = r.river.StopAndCancel(context.WithoutCancel(ctx))
-	}
 	wg.Wait()
 	if err := r.pub.Close(); err != nil {
 		r.log.WithError(err).Debug("relay: close publisher channel")

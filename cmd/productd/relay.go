@@ -2,27 +2,44 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/relay"
 )
 
-// runRelay publishes the outbox to RabbitMQ until ctx is cancelled, then
-// lets the batches in flight finish and returns.
+// setupRelay connects the relay's broker and builds a.relay, before the
+// roles start, so that setupChores can register the relay's chores. The
+// returned function closes the broker connection.
 //
 // The broker is deliberately not a readiness check: while RabbitMQ is away
 // the API keeps accepting writes into the outbox, and the relay catches up
 // when it returns.
-func runRelay(ctx context.Context, a *app) error {
+func setupRelay(a *app) (closeBroker func(), err error) {
 	b, err := broker.New(broker.Config{URL: a.cfg.AMQPURL, ConnectionName: "productd relay"}, a.log)
 	if err != nil {
-		return fmt.Errorf("relay: %w", err)
+		return nil, fmt.Errorf("relay: %w", err)
 	}
-	defer b.Close()
-	r, err := relay.New(a.pool, b, relay.Config{StopTimeout: a.cfg.ShutdownTimeout}, a.log)
+	r, err := relay.New(a.pool, b, relay.Config{}, a.log)
 	if err != nil {
-		return fmt.Errorf("relay: %w", err)
+		b.Close()
+		return nil, fmt.Errorf("relay: %w", err)
 	}
-	return r.Run(ctx)
+	a.relay = r
+	return func() { b.Close() }, nil
+}
+
+// runRelay publishes the outbox to RabbitMQ and runs the process's chores
+// until ctx is cancelled. The chores stop first, within the shutdown
+// timeout, because the outbox sweep publishes through the relay; then the
+// relay lets its drain in flight finish and returns.
+func runRelay(ctx context.Context, a *app) error {
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	relayDone := make(chan error, 1)
+	go func() { relayDone <- a.relay.Run(relayCtx) }()
+	err := a.chores.Run(ctx)
+	stopRelay()
+	return errors.Join(err, <-relayDone)
 }
