@@ -39,8 +39,9 @@ const (
 //
 // A Broker is safe for concurrent use.
 type Broker struct {
-	cfg Config
-	log *logrus.Entry
+	cfg   Config
+	addrs *addresses
+	log   *logrus.Entry
 
 	mu      sync.Mutex
 	conn    *amqp.Connection // nil unless connected
@@ -64,20 +65,22 @@ type Stats struct {
 	Losses int64
 }
 
-// New returns a Broker that starts connecting to cfg.URL in the background at
-// once. It fails only on bad settings, never because RabbitMQ is down: use
+// New returns a Broker that starts connecting to cfg.URL (or to one of its
+// nodes) in the background at once. It fails only on bad settings, never because RabbitMQ is down: use
 // WaitConnected to wait for the first connection. Close it when done.
 func New(cfg Config, log *logrus.Logger) (*Broker, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := amqp.ParseURI(cfg.URL); err != nil {
-		return nil, fmt.Errorf("broker: parse URL %s: %w", redact(cfg.URL), err)
+	addrs, err := newAddresses(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
 	b := &Broker{
 		cfg:     cfg,
-		log:     log.WithFields(logrus.Fields{logging.FieldComponent: "broker", "broker": redact(cfg.URL)}),
+		addrs:   addrs,
+		log:     log.WithFields(logrus.Fields{logging.FieldComponent: "broker", "broker": addrs.String()}),
 		state:   StateConnecting,
 		changed: make(chan struct{}),
 		closing: make(chan struct{}),
@@ -264,10 +267,12 @@ func (b *Broker) watch(conn *amqp.Connection, closed <-chan *amqp.Error, blocked
 func (b *Broker) dial() (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(b.cfg.ConnectionName)
-	conn, err := amqp.DialConfig(b.cfg.URL, amqp.Config{
-		Heartbeat:  b.cfg.Heartbeat,
-		Properties: props,
-		Dial:       amqp.DefaultDial(b.cfg.DialTimeout),
+	conn, err := b.addrs.dial(func(url string) (*amqp.Connection, error) {
+		return amqp.DialConfig(url, amqp.Config{
+			Heartbeat:  b.cfg.Heartbeat,
+			Properties: props,
+			Dial:       amqp.DefaultDial(b.cfg.DialTimeout),
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)

@@ -9,6 +9,9 @@ import (
 // given in their comment.
 type Config struct {
 	// URL is the AMQP URL, e.g. amqp://guest:guest@127.0.0.1:5672/. Required.
+	// A comma-separated list of URLs names the nodes of a cluster: a
+	// connection attempt tries each in turn, and a reconnection starts with
+	// the node after the one it was connected to (see SplitURLs).
 	URL string
 
 	// Topology names the exchanges and queues declared on every connection.

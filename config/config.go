@@ -29,7 +29,9 @@ type Config struct {
 	// POSTGRES_DB build it; each defaults to the local service.
 	DatabaseURL string
 
-	// AMQPURL is AMQP_URL, default amqp://guest:guest@127.0.0.1:5672/.
+	// AMQPURL is AMQP_URL, default amqp://guest:guest@127.0.0.1:5672/. A
+	// comma-separated list of URLs names the nodes of a RabbitMQ cluster;
+	// productd connects to one and moves to another when it goes away.
 	AMQPURL string
 
 	// RedisURL is REDIS_URL, default redis://127.0.0.1:6379/0.
@@ -96,7 +98,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	r := reader{lookup: lookup}
 	c := &Config{
 		DatabaseURL:     r.parsed("DATABASE_URL", r.url("DATABASE_URL", seedDatabaseURL(lookup), "postgres", "postgresql"), parsePostgres),
-		AMQPURL:         r.parsed("AMQP_URL", r.url("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "amqp", "amqps"), parseAMQP),
+		AMQPURL:         r.amqpURLs("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
 		RedisURL:        r.parsed("REDIS_URL", r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix"), parseRedis),
 		CacheLocal:      r.bool("CACHE_LOCAL", true),
 		CachePrefix:     r.str("CACHE_PREFIX", "productd:cache:"),
@@ -159,7 +161,12 @@ func (r *reader) fail(name, value, why string) {
 }
 
 func (r *reader) url(name, def string, schemes ...string) string {
-	v := r.str(name, def)
+	return r.checkURL(name, r.str(name, def), schemes...)
+}
+
+// checkURL checks that v, the value (or a part of the value) of the
+// variable name, is a URL with one of schemes.
+func (r *reader) checkURL(name, v string, schemes ...string) string {
 	u, err := url.Parse(v)
 	if err != nil {
 		r.fail(name, redact(v), "not a URL")
@@ -184,6 +191,16 @@ func (r *reader) parsed(name, value string, parse func(string) error) string {
 		}
 	}
 	return value
+}
+
+// amqpURLs reads one AMQP URL or a comma-separated list of them, checking
+// each, and returns the value as given.
+func (r *reader) amqpURLs(name, def string) string {
+	v := r.str(name, def)
+	for _, u := range strings.Split(v, ",") {
+		r.parsed(name, r.checkURL(name, strings.TrimSpace(u), "amqp", "amqps"), parseAMQP)
+	}
+	return v
 }
 
 func parsePostgres(s string) error { _, err := pgx.ParseConfig(s); return err }

@@ -163,3 +163,28 @@ func TestLoadReadsDotEnv(t *testing.T) {
 		t.Error("a broken .env was accepted")
 	}
 }
+
+// A RabbitMQ cluster is a comma-separated list of node URLs; every one of
+// them is checked, and a bad one names the variable without its password.
+func TestAMQPURLListsTheNodesOfACluster(t *testing.T) {
+	t.Parallel()
+	nodes := "amqp://guest:guest@10.0.0.1:5672/, amqp://guest:guest@10.0.0.2:5672/,amqp://guest:guest@10.0.0.3:5672/"
+	c, err := config.FromLookup(lookup(map[string]string{"AMQP_URL": nodes}))
+	if err != nil || c.AMQPURL != nodes {
+		t.Fatalf("AMQP_URL=%q: %v, %q", nodes, err, c.AMQPURL)
+	}
+	for _, bad := range []string{
+		"amqp://guest:hunter2@a/,http://guest:hunter2@b/",
+		"amqp://guest:hunter2@a/,amqp://guest:hunter2@b/?heartbeat=often",
+		"amqp://guest:hunter2@a/,,amqp://guest:hunter2@b/",
+	} {
+		_, err := config.FromLookup(lookup(map[string]string{"AMQP_URL": bad}))
+		if err == nil {
+			t.Errorf("AMQP_URL=%q accepted", bad)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "config: AMQP_URL=") || strings.Contains(msg, "hunter2") || strings.Contains(msg, "\n") {
+			t.Errorf("AMQP_URL=%q: error %q", bad, msg)
+		}
+	}
+}

@@ -39,20 +39,24 @@ func TestDatabaseFailuresAreReportedWithWhatWasBeingDone(t *testing.T) {
 	// A closed pool fails every statement.
 	pool.Close()
 	_, statsErr := outbox.ReadStats(ctx, pool)
-	_, listErr := outbox.ListDead(ctx, pool, 0, 1)
-	_, requeueAllErr := outbox.RequeueAllDead(ctx, pool)
+	_, listErr := outbox.ListDead(ctx, pool, outbox.DeadFilter{}, 0, 1)
+	_, requeueAllErr := outbox.RequeueDead(ctx, pool, outbox.DeadFilter{})
+	_, _, retriesErr := outbox.ReadRetries(ctx, pool, 1)
+	_, entriesErr := outbox.ProductEntries(ctx, pool, 7, 1)
 	_, deleteErr := outbox.DeletePublished(ctx, pool, time.Now(), 1)
 	for want, err := range map[string]error{
-		"claim outbox rows":            claimErr,
-		"release 1 outbox rows":        releaseErr,
-		"mark 1 outbox rows failed":    markErr,
-		"insert outbox row for event":  enqueueErr,
-		"read outbox stats":            statsErr,
-		"list dead outbox rows":        listErr,
-		"requeue outbox row 7":         outbox.Requeue(ctx, pool, 7),
-		"requeue dead outbox rows":     requeueAllErr,
-		"discard outbox row 7":         outbox.Discard(ctx, pool, 7),
-		"delete published outbox rows": deleteErr,
+		"claim outbox rows":             claimErr,
+		"release 1 outbox rows":         releaseErr,
+		"mark 1 outbox rows failed":     markErr,
+		"insert outbox row for event":   enqueueErr,
+		"read outbox stats":             statsErr,
+		"list dead outbox rows":         listErr,
+		"requeue outbox row 7":          outbox.Requeue(ctx, pool, 7),
+		"requeue dead outbox rows":      requeueAllErr,
+		"discard outbox row 7":          outbox.Discard(ctx, pool, 7),
+		"delete published outbox rows":  deleteErr,
+		"read outbox retries":           retriesErr,
+		"read outbox rows of product 7": entriesErr,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want an error about %q, got %v", want, err)

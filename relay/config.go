@@ -46,6 +46,10 @@ type Config struct {
 	// RetentionBatch bounds the rows one retention statement deletes.
 	// Default 5000.
 	RetentionBatch int
+
+	// StatusInterval is how often the relay reads the maintenance switch
+	// and writes its status row (see SetPaused and ReadStatuses). Default 1s.
+	StatusInterval time.Duration
 }
 
 // Defaults of Config.
@@ -60,6 +64,7 @@ const (
 	DefaultRetentionInterval  = time.Minute
 	DefaultPublishedRetention = time.Hour
 	DefaultRetentionBatch     = 5000
+	DefaultStatusInterval     = time.Second
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -84,11 +89,12 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.SweepInterval, DefaultSweepInterval)
 	setDur(&c.RetentionInterval, DefaultRetentionInterval)
 	setDur(&c.PublishedRetention, DefaultPublishedRetention)
+	setDur(&c.StatusInterval, DefaultStatusInterval)
 	if c.BatchSize < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 || c.RetentionBatch < 0 {
 		return Config{}, errors.New("relay: BatchSize, Concurrency, MaxAttempts and RetentionBatch must be positive")
 	}
 	for _, d := range []time.Duration{c.RetryBase, c.RetryMax, c.ConfirmTimeout, c.SweepInterval, c.RetentionInterval,
-		c.PublishedRetention} {
+		c.PublishedRetention, c.StatusInterval} {
 		if d < 0 {
 			return Config{}, errors.New("relay: durations must be positive")
 		}

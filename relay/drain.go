@@ -69,6 +69,9 @@ func (r *Relay) Drain(ctx context.Context) (int64, error) {
 // batch claims, publishes and marks one batch in one transaction. more
 // reports a full batch: there may be more rows due.
 func (r *Relay) batch(ctx context.Context) (published int64, more bool, err error) {
+	if !r.maint.running() {
+		return 0, false, nil // paused for maintenance: the rows wait
+	}
 	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
 	err = r.pub.Ready(readyCtx)
 	cancel()
@@ -142,6 +145,7 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 		r.onConfirmed(confirmedIDs)
 	}
 	published = int64(len(rows) - len(unanswered) - len(failures))
+	r.maint.noteBatch(len(rows), int(published), len(failures), len(unanswered), time.Since(start))
 	r.log.WithFields(logrus.Fields{
 		"rows": len(rows), "published": published, "failed": len(failures), "unconfirmed": len(unanswered),
 		"duration_ms": float64(time.Since(start).Microseconds()) / 1000,

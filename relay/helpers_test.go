@@ -98,9 +98,10 @@ func run(t testing.TB, r *relay.Relay) {
 	runWith(t, r, chores.Config{})
 }
 
-// runWith is run with the chores' settings cfg. The chores stop first: a
-// sweep publishes through r.
-func runWith(t testing.TB, r *relay.Relay, cfg chores.Config) {
+// runWith runs r and its chores, with the chores' settings cfg, until the
+// returned stop is called or the test ends. The chores stop first: a sweep
+// publishes through r.
+func runWith(t testing.TB, r *relay.Relay, cfg chores.Config) (stop func()) {
 	t.Helper()
 	s := chores.New(relay.Pool(r), cfg, testLogger(t))
 	if err := r.RegisterChores(s); err != nil {
@@ -111,16 +112,21 @@ func runWith(t testing.TB, r *relay.Relay, cfg chores.Config) {
 	relayDone, choresDone := make(chan error, 1), make(chan error, 1)
 	go func() { relayDone <- r.Run(relayCtx) }()
 	go func() { choresDone <- s.Run(choresCtx) }()
-	t.Cleanup(func() {
-		stopChores()
-		if err := <-choresDone; err != nil {
-			t.Errorf("chores run: %v", err)
-		}
-		stopRelay()
-		if err := <-relayDone; err != nil {
-			t.Errorf("relay run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			stopChores()
+			if err := <-choresDone; err != nil {
+				t.Errorf("chores run: %v", err)
+			}
+			stopRelay()
+			if err := <-relayDone; err != nil {
+				t.Errorf("relay run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // post creates a product through the API and returns the status.

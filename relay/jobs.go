@@ -41,10 +41,16 @@ type sweepWorker struct {
 	r *Relay
 }
 
-// Work drains the outbox. Neither an absent broker nor running out of time
-// on a large backlog is the job's failure: the relay is paused, or has made
+// Work drains the outbox once the relay runs (and so follows the
+// maintenance switch). Neither an absent broker nor running out of time on a
+// large backlog is the job's failure: the relay is paused, or has made
 // progress, and the next period carries on.
 func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	select {
+	case <-w.r.running:
+	case <-ctx.Done():
+		return nil
+	}
 	n, err := w.r.Drain(ctx)
 	if isBrokerAway(err) {
 		w.r.log.WithError(err).Debug("relay: sweep skipped, broker unavailable")

@@ -51,8 +51,13 @@ type Relay struct {
 
 	// wake asks the dispatcher for a drain; one pending request is enough.
 	wake chan struct{}
+	// running is closed once Run has read the maintenance switch; the sweep
+	// chore, run by the process's chores.Scheduler beside Run, waits for it.
+	running chan struct{}
 
 	stats counters
+	// maint follows the maintenance switch and reports the relay's status.
+	maint maintenance
 
 	// afterPublish, when set (by tests), runs between the broker's answers
 	// and the marking of the rows; an error aborts the batch as a crash
@@ -70,12 +75,13 @@ func New(pool *pgxpool.Pool, b *broker.Broker, cfg Config, log *logrus.Logger) (
 		return nil, err
 	}
 	r := &Relay{
-		cfg:    cfg,
-		pool:   pool,
-		broker: b,
-		pub:    b.NewPublisher(cfg.ConfirmTimeout),
-		log:    log.WithField(logging.FieldComponent, "relay"),
-		wake:   make(chan struct{}, 1),
+		cfg:     cfg,
+		pool:    pool,
+		broker:  b,
+		pub:     b.NewPublisher(cfg.ConfirmTimeout),
+		log:     log.WithField(logging.FieldComponent, "relay"),
+		wake:    make(chan struct{}, 1),
+		running: make(chan struct{}),
 	}
 	return r, nil
 }
@@ -92,6 +98,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.listen(ctx) })
 	wg.Go(func() { r.dispatch(ctx) })
+	r.loadControl(ctx)
+	close(r.running)
+	wg.Go(func() { r.maintain(ctx) })
 	r.signal()
 	<-ctx.Done()
 	wg.Wait()

@@ -177,14 +177,14 @@ func TestFailedPublicationsBackOffThenDieAndRequeueRevivesThem(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dead, err := outbox.ListDead(ctx, pool, 0, 10)
+	dead, err := outbox.ListDead(ctx, pool, outbox.DeadFilter{}, 0, 10)
 	if err != nil || len(dead) != 2 {
 		t.Fatalf("dead rows: %v, %v", dead, err)
 	}
 	if err := outbox.Requeue(ctx, pool, dead[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := outbox.RequeueAllDead(ctx, pool); err != nil || n != 1 {
+	if n, err := outbox.RequeueDead(ctx, pool, outbox.DeadFilter{}); err != nil || n != 1 {
 		t.Fatalf("requeue all: %d, %v", n, err)
 	}
 	if n, err := r.Drain(ctx); err != nil || n != 2 {
