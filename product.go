@@ -22,8 +22,9 @@ const (
 type ImageStatus string
 
 // The image statuses a product moves through. A product without images is
-// ImageStatusNone; every change of images makes it ImageStatusPending until the
-// image worker ends it ImageStatusDone or ImageStatusFailed.
+// ImageStatusNone; every change of images makes it ImageStatusPending, the
+// image worker's first run on them ImageStatusProcessing, and its result
+// ImageStatusDone or ImageStatusFailed, which are terminal for those images.
 const (
 	ImageStatusNone       ImageStatus = "none"
 	ImageStatusPending    ImageStatus = "pending"
@@ -214,7 +215,9 @@ type Created struct {
 }
 
 // ImageResult is what the image worker writes back for the images a product
-// had at ImagesVersion.
+// had at ImagesVersion. Done and failed are terminal: once either is
+// recorded for an ImagesVersion, no later result for that version changes
+// it; only new images (or re-scheduling them) start a new version.
 type ImageResult struct {
 	ProductID        int64
 	ImagesVersion    int64
@@ -245,8 +248,31 @@ type ProductService interface {
 	DeleteProduct(ctx context.Context, id int64) error
 
 	// SetImageResult records the image worker's outcome if the product's
-	// images are still those of res.ImagesVersion. It reports whether
-	// anything changed: a stale result (the images changed since, or the
-	// product is gone) changes nothing.
+	// images are still those of res.ImagesVersion and have no result yet. It
+	// reports whether anything changed: a stale result (the images changed
+	// since, or the product is gone) and a late one (the images are already
+	// done or failed) change nothing.
 	SetImageResult(ctx context.Context, res ImageResult) (bool, error)
+
+	// StartImageRun records that the image worker starts processing the
+	// product's images of imagesVersion: their status becomes processing, and
+	// the run counts as unfinished until FinishImageRun or a result ends it.
+	StartImageRun(ctx context.Context, productID, imagesVersion int64) (ImageRun, error)
+
+	// FinishImageRun ends a run of StartImageRun that stopped without a
+	// result (a transient failure, or the worker's own shutdown), so that it
+	// is not taken for a run that never ended.
+	FinishImageRun(ctx context.Context, productID, imagesVersion int64) error
+}
+
+// ImageRun is what ProductService.StartImageRun recorded.
+type ImageRun struct {
+	// Started is false when the images no longer wait for a result (they
+	// changed, are done or failed, or the product is gone); then nothing was
+	// recorded.
+	Started bool
+	// Unfinished counts the earlier runs on the same images that started and
+	// never ended: each one a worker process that died, or lost its way,
+	// while it held them.
+	Unfinished int
 }

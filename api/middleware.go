@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -65,7 +66,7 @@ func accessLog(log *logrus.Logger) gin.HandlerFunc {
 			"status":               status,
 			"duration_ms":          float64(time.Since(start).Microseconds()) / 1000,
 			"bytes":                c.Writer.Size(),
-			"client_ip":            c.ClientIP(),
+			"client_ip":            clientIPField(ClientAddr(c)),
 		}
 		if id, ok := c.Get(productIDKey); ok {
 			fields[logging.FieldProductID] = id
@@ -80,6 +81,15 @@ func accessLog(log *logrus.Logger) gin.HandlerFunc {
 			entry.Info("request")
 		}
 	}
+}
+
+// clientIPField is how the access log shows a client address; a trusted
+// proxy that named no client leaves it unknown.
+func clientIPField(addr netip.Addr) string {
+	if !addr.IsValid() {
+		return "unknown"
+	}
+	return addr.String()
 }
 
 // recovery turns a panic into a logged 500 with the JSON error body.

@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -49,6 +52,13 @@ func (r *createRequest) product() (*productd.Product, error) {
 }
 
 func (s *Server) createProduct(c *gin.Context) {
+	// The key is checked before the body is read, so that a request with a
+	// key that cannot be stored uploads nothing.
+	key, err := idempotencyKey(c)
+	if err != nil {
+		s.error(c, err)
+		return
+	}
 	kind, err := bodyKind(c.Request)
 	if err != nil {
 		s.error(c, err)
@@ -66,11 +76,8 @@ func (s *Server) createProduct(c *gin.Context) {
 		s.error(c, err)
 		return
 	}
-	key, err := idempotencyKey(c, hash)
-	if err != nil {
-		s.deleteOriginals(c, stored)
-		s.error(c, err)
-		return
+	if key != nil {
+		key.RequestHash = hash
 	}
 	created, err := s.cfg.Products.CreateProduct(c.Request.Context(), p, key)
 	if err != nil || created.Replayed {
@@ -132,15 +139,27 @@ func requestHash(p *productd.Product, extra ...[]byte) []byte {
 	return sum[:]
 }
 
-// idempotencyKey reads the Idempotency-Key header; nil when absent.
-func idempotencyKey(c *gin.Context, hash []byte) (*productd.IdempotencyKey, error) {
-	key := c.GetHeader(IdempotencyKeyHeader)
-	if key == "" {
+// idempotencyKey reads the Idempotency-Key header; nil when absent. A key
+// is text that the idempotency_keys table can hold: one header, valid
+// UTF-8, no control characters, at most maxIdempotencyKeyLength
+// characters. Its RequestHash is left for the caller.
+func idempotencyKey(c *gin.Context) (*productd.IdempotencyKey, error) {
+	values := c.Request.Header.Values(IdempotencyKeyHeader)
+	switch {
+	case len(values) == 0 || values[0] == "" && len(values) == 1:
 		return nil, nil
-	} else if len(key) > maxIdempotencyKeyLength {
-		return nil, productd.Errorf(productd.EINVALID, "%s is longer than %d characters", IdempotencyKeyHeader, maxIdempotencyKeyLength)
+	case len(values) > 1:
+		return nil, productd.Errorf(productd.EINVALID, "send one %s header, not %d", IdempotencyKeyHeader, len(values))
 	}
-	return &productd.IdempotencyKey{Key: key, RequestHash: hash}, nil
+	key := values[0]
+	if !utf8.ValidString(key) {
+		return nil, productd.Errorf(productd.EINVALID, "%s is not valid UTF-8", IdempotencyKeyHeader)
+	} else if utf8.RuneCountInString(key) > maxIdempotencyKeyLength {
+		return nil, productd.Errorf(productd.EINVALID, "%s is longer than %d characters", IdempotencyKeyHeader, maxIdempotencyKeyLength)
+	} else if strings.ContainsFunc(key, unicode.IsControl) {
+		return nil, productd.Errorf(productd.EINVALID, "%s contains control characters", IdempotencyKeyHeader)
+	}
+	return &productd.IdempotencyKey{Key: key}, nil
 }
 
 // deleteOriginals removes uploads that no committed product refers to.

@@ -2,6 +2,15 @@
 // handlers with their request validation, the mapping of application errors
 // to statuses, and the middleware that gives every request an id and an
 // access log line.
+//
+// # Client addresses
+//
+// The server trusts no proxy unless Config.TrustedProxies names it: a
+// request's client is the peer of its socket, whatever X-Forwarded-For or
+// X-Real-IP claim. Behind a trusted proxy, the client is the last address in
+// X-Forwarded-For that is not itself a trusted proxy. Routes that authorise
+// by address (loopback clients only, for example) get the client from
+// ClientAddr, the same address the access log shows as client_ip.
 package api
 
 import (
@@ -9,6 +18,7 @@ import (
 	_ "embed"
 	"maps"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -89,6 +99,11 @@ type Config struct {
 
 	// ReadyTimeout bounds the readiness checks together (default 2 s).
 	ReadyTimeout time.Duration
+
+	// TrustedProxies are the addresses whose X-Forwarded-For header names
+	// the client (see ClientAddr). Empty trusts no proxy: every request
+	// comes from its socket's peer, whatever its headers claim.
+	TrustedProxies []netip.Prefix
 }
 
 // Server routes HTTP requests to the handlers. Other packages add their
@@ -117,7 +132,8 @@ func NewServer(cfg Config) *Server {
 	r := s.router
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(requestID(), accessLog(cfg.Log), recovery(cfg.Log))
+	trusted := trustProxies(r, cfg.TrustedProxies)
+	r.Use(requestID(), clientAddr(trusted), accessLog(cfg.Log), recovery(cfg.Log))
 	r.NoRoute(func(c *gin.Context) {
 		s.error(c, productd.Errorf(productd.ENOTFOUND, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})

@@ -175,7 +175,7 @@ func TestPublisherTimesOutAndStartsAFreshChannel(t *testing.T) {
 	}
 	proxy.AddToxic(`{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":2000}}`)
 	r := pub.Publish(context.Background(), []broker.Message{message(topo.Exchange, topo.RoutingKeys[0], "late")})
-	if r[0].Outcome != broker.Unknown || !strings.Contains(r[0].Err.Error(), "timed out") {
+	if r[0].Outcome != broker.TimedOut || !errors.Is(r[0].Err, broker.ErrUnconfirmed) || !r[0].Unanswered() {
 		t.Fatalf("late confirm: %v %v", r[0].Outcome, r[0].Err)
 	}
 	proxy.RemoveToxic("slow")

@@ -39,10 +39,15 @@
 // # Publishing
 //
 // A Publisher sends a batch with publisher confirms and waits for all of the
-// batch's answers together. Every message is mandatory and persistent. Each
-// message's Result is Confirmed, Returned (unroutable), Nacked (refused, for
-// example by a full queue), or Unknown (the channel died or the wait timed
-// out: the broker may or may not have it). Only Confirmed means published.
+// batch's answers together. Every message is mandatory and persistent, and
+// carries its delivery tag in the HeaderPublishTag header, which pairs a
+// returned message with its own publication even among messages that share
+// a message id. Each message's Result is Confirmed, Returned (unroutable),
+// Nacked (refused, for example by a full queue), Unknown (the channel died
+// first) or TimedOut (the wait ended first): after the last two the broker
+// may or may not have it. Only Confirmed means published, and a returned
+// message is never reported Confirmed, whenever its answers arrive.
+// Publisher.Stats counts the outcomes.
 //
 //	pub := b.NewPublisher(0)
 //	results := pub.Publish(ctx, []broker.Message{{

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -27,9 +27,9 @@ type Outcome int
 // The outcomes of a publication. Only Confirmed means the broker has taken
 // responsibility for the message.
 const (
-	// Unknown: the channel or connection closed, or the wait timed out,
-	// before the broker answered. The message may or may not have been
-	// routed; publish it again.
+	// Unknown: the channel or connection closed before the broker
+	// answered, or the message could not be sent. The message may or may not
+	// have been routed; publish it again.
 	Unknown Outcome = iota
 	// Confirmed: the broker acknowledged the message and did not return it.
 	Confirmed
@@ -39,6 +39,10 @@ const (
 	// Nacked: the broker refused the message, for example because a target
 	// queue is full and rejects publishes.
 	Nacked
+	// TimedOut: the broker had not answered when the wait for the batch's
+	// confirmations ended. As with Unknown, the message may or may not have
+	// been routed.
+	TimedOut
 )
 
 func (o Outcome) String() string {
@@ -49,6 +53,8 @@ func (o Outcome) String() string {
 		return "returned"
 	case Nacked:
 		return "nacked"
+	case TimedOut:
+		return "timed out"
 	default:
 		return "unknown"
 	}
@@ -64,8 +70,12 @@ type Result struct {
 // Published reports whether the message is safely with the broker.
 func (r Result) Published() bool { return r.Outcome == Confirmed }
 
-// ErrNacked and ErrUnconfirmed are the errors of Nacked and Unknown results;
-// a Returned result carries a *ReturnedError.
+// Unanswered reports whether the broker said nothing about the message
+// (Unknown or TimedOut): it may or may not have it.
+func (r Result) Unanswered() bool { return r.Outcome == Unknown || r.Outcome == TimedOut }
+
+// ErrNacked and ErrUnconfirmed are the errors of Nacked, and of Unknown and
+// TimedOut results; a Returned result carries a *ReturnedError.
 var (
 	ErrNacked      = errors.New("broker refused the message (nack)")
 	ErrUnconfirmed = errors.New("no confirmation from the broker")
@@ -95,6 +105,17 @@ type Publisher struct {
 
 	mu  sync.Mutex
 	cur *confirmChannel
+
+	outcomes [TimedOut + 1]atomic.Int64
+}
+
+// PublishStats count a Publisher's messages by outcome since it was created.
+type PublishStats struct {
+	Confirmed int64
+	Returned  int64
+	Nacked    int64
+	TimedOut  int64
+	Unknown   int64
 }
 
 // DefaultConfirmTimeout bounds the wait for a batch's confirmations when the
@@ -103,13 +124,24 @@ const DefaultConfirmTimeout = 30 * time.Second
 
 // NewPublisher returns a Publisher on b's connections. confirmTimeout bounds
 // the wait for a batch's confirmations (DefaultConfirmTimeout when zero); a
-// batch that times out closes the channel, so that no late answer can be
-// mistaken for a later batch's.
+// batch that times out closes the channel, so that the next batch does not
+// queue behind a channel the broker stopped answering on.
 func (b *Broker) NewPublisher(confirmTimeout time.Duration) *Publisher {
 	if confirmTimeout <= 0 {
 		confirmTimeout = DefaultConfirmTimeout
 	}
 	return &Publisher{b: b, confirmAfter: confirmTimeout}
+}
+
+// Stats returns the Publisher's counts of outcomes.
+func (p *Publisher) Stats() PublishStats {
+	return PublishStats{
+		Confirmed: p.outcomes[Confirmed].Load(),
+		Returned:  p.outcomes[Returned].Load(),
+		Nacked:    p.outcomes[Nacked].Load(),
+		TimedOut:  p.outcomes[TimedOut].Load(),
+		Unknown:   p.outcomes[Unknown].Load(),
+	}
 }
 
 // Ready opens the Publisher's channel if it has none, waiting for the broker
@@ -138,83 +170,40 @@ func (p *Publisher) Close() error {
 // Publish sends msgs and waits for all of their confirmations together. It
 // returns one Result per message, in order. It never returns early for one
 // message's failure: a batch whose channel dies half-way reports the
-// messages the broker answered for as such and the rest as Unknown.
+// messages the broker answered for as such and the rest as Unknown, and a
+// batch still waiting when its time is up reports the rest as TimedOut.
 func (p *Publisher) Publish(ctx context.Context, msgs []Message) []Result {
-	results := make([]Result, len(msgs))
 	if len(msgs) == 0 {
-		return results
+		return []Result{}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.confirmAfter)
 	defer cancel()
 
+	var results []Result
 	cc, err := p.channel(ctx)
 	if err != nil {
-		return fillUnknown(results, 0, err)
-	}
-	ids := make([]string, len(msgs))
-	pending := make([]*amqp.DeferredConfirmation, len(msgs))
-	sent := 0
-	for i := range msgs {
-		m := &msgs[i]
-		pub := m.Publishing
-		pub.DeliveryMode = amqp.Persistent
-		if pub.MessageId == "" {
-			pub.MessageId = uuid.NewString()
-		}
-		ids[i] = pub.MessageId
-		dc, err := cc.ch.PublishWithDeferredConfirmWithContext(ctx, m.Exchange, m.RoutingKey, true, false, pub)
-		if err != nil {
+		results = make([]Result, len(msgs))
+		fillUnknown(results, 0, err)
+	} else {
+		bt, sent := cc.publish(ctx, msgs)
+		if !sent {
 			p.discard(cc)
-			fillUnknown(results, i, fmt.Errorf("publish: %w", err))
-			break
 		}
-		pending[i] = dc
-		sent++
-	}
-
-	timedOut := false
-	for i := 0; i < sent; i++ {
 		select {
-		case <-pending[i].Done():
+		case <-bt.done:
 		case <-ctx.Done():
-			timedOut = true
+			cc.abandon(bt)
+			// The broker stopped answering on this channel, or answers
+			// slower than the caller can wait: the next batch starts on a
+			// fresh one.
+			p.discard(cc)
 		}
-		if timedOut {
-			break
-		}
+		results = cc.results(bt)
 	}
-	returned := cc.takeReturns(ctx, ids[:sent])
-	for i := 0; i < sent; i++ {
-		results[i] = resultOf(pending[i], returned[ids[i]], cc.ch, msgs[i])
-	}
-	if timedOut {
-		// Late confirmations must not count for a later batch: the next one
-		// starts on a fresh channel.
-		p.discard(cc)
+	for _, r := range results {
+		p.outcomes[r.Outcome].Add(1)
 	}
 	return results
-}
-
-func resultOf(dc *amqp.DeferredConfirmation, ret *amqp.Return, ch *amqp.Channel, m Message) Result {
-	select {
-	case <-dc.Done():
-	default:
-		return Result{Outcome: Unknown, Err: fmt.Errorf("%w: timed out", ErrUnconfirmed)}
-	}
-	switch {
-	case dc.Acked() && ret != nil:
-		return Result{Outcome: Returned, Err: &ReturnedError{
-			Exchange: m.Exchange, RoutingKey: m.RoutingKey, ReplyCode: ret.ReplyCode, ReplyText: ret.ReplyText,
-		}}
-	case dc.Acked():
-		return Result{Outcome: Confirmed}
-	case ch.IsClosed():
-		// A closing channel resolves every pending confirmation as a nack;
-		// the broker never said anything about these messages.
-		return Result{Outcome: Unknown, Err: fmt.Errorf("%w: channel closed", ErrUnconfirmed)}
-	default:
-		return Result{Outcome: Nacked, Err: ErrNacked}
-	}
 }
 
 func fillUnknown(results []Result, from int, err error) []Result {
@@ -254,70 +243,4 @@ func (p *Publisher) discard(cc *confirmChannel) {
 	}
 	p.mu.Unlock()
 	go cc.ch.Close() //nolint:errcheck // the channel is abandoned either way
-}
-
-// confirmChannel is a channel in confirm mode and the messages it had
-// returned, by message id.
-type confirmChannel struct {
-	ch   *amqp.Channel
-	sync chan chan struct{}
-	done chan struct{}
-
-	mu       sync.Mutex
-	returned map[string]*amqp.Return
-}
-
-func newConfirmChannel(ch *amqp.Channel) *confirmChannel {
-	cc := &confirmChannel{
-		ch:       ch,
-		sync:     make(chan chan struct{}),
-		done:     make(chan struct{}),
-		returned: map[string]*amqp.Return{},
-	}
-	go cc.collectReturns(ch.NotifyReturn(make(chan amqp.Return)))
-	return cc
-}
-
-// collectReturns records returned messages until the channel closes. The
-// broker sends a message's return before its ack, and the library hands it
-// over before resolving the ack; a sync request is served only after every
-// return received before it has been recorded, so that a publisher that saw
-// its acks and then syncs sees their returns too.
-func (cc *confirmChannel) collectReturns(returns <-chan amqp.Return) {
-	defer close(cc.done)
-	for {
-		select {
-		case r, ok := <-returns:
-			if !ok {
-				return
-			}
-			cc.mu.Lock()
-			cc.returned[r.MessageId] = &r
-			cc.mu.Unlock()
-		case reply := <-cc.sync:
-			close(reply)
-		}
-	}
-}
-
-// takeReturns waits until every return sent so far is recorded, then removes
-// and returns those of ids.
-func (cc *confirmChannel) takeReturns(ctx context.Context, ids []string) map[string]*amqp.Return {
-	reply := make(chan struct{})
-	select {
-	case cc.sync <- reply:
-		<-reply
-	case <-cc.done: // closed: everything it received is recorded
-	case <-ctx.Done():
-	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	out := map[string]*amqp.Return{}
-	for _, id := range ids {
-		if r, ok := cc.returned[id]; ok {
-			out[id] = r
-			delete(cc.returned, id)
-		}
-	}
-	return out
 }

@@ -12,7 +12,7 @@ import (
 func TestOutcomesAndErrorsReadWell(t *testing.T) {
 	t.Parallel()
 	for o, want := range map[broker.Outcome]string{
-		broker.Confirmed: "confirmed", broker.Returned: "returned", broker.Nacked: "nacked", broker.Unknown: "unknown",
+		broker.Confirmed: "confirmed", broker.Returned: "returned", broker.Nacked: "nacked", broker.Unknown: "unknown", broker.TimedOut: "timed out",
 	} {
 		if o.String() != want {
 			t.Errorf("%d.String() = %q, want %q", o, o.String(), want)

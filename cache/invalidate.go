@@ -64,6 +64,21 @@ func (s *ProductService) SetImageResult(ctx context.Context, res productd.ImageR
 	return changed, err
 }
 
+// StartImageRun records the run through the inner service and invalidates
+// the product when it started: the status may have become processing.
+func (s *ProductService) StartImageRun(ctx context.Context, productID, imagesVersion int64) (productd.ImageRun, error) {
+	run, err := s.inner.StartImageRun(ctx, productID, imagesVersion)
+	if run.Started || (err != nil && mayHaveWritten(err)) {
+		s.invalidate(ctx, productID)
+	}
+	return run, err
+}
+
+// FinishImageRun passes through: it changes nothing a reader sees.
+func (s *ProductService) FinishImageRun(ctx context.Context, productID, imagesVersion int64) error {
+	return s.inner.FinishImageRun(ctx, productID, imagesVersion)
+}
+
 // mayHaveWritten reports whether a write that returned err may have
 // committed. An internal or unavailable error can come after the commit
 // (a lost connection while it was acknowledged), so it invalidates too: an

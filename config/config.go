@@ -4,11 +4,19 @@
 // scripts/services brings up, so a plain `productd` starts on a developer's
 // machine. A .env file in the working directory is read first when present;
 // variables already set in the environment win over it.
+//
+// A bad value stops the start with an error that names the variable on one
+// line. Credentials never appear in these errors: the password of every URL
+// (Postgres, AMQP, Redis), the values of password=, sslpassword= and other
+// secret keys (in keyword/value strings and in query parameters) and the
+// lines of a broken .env file are redacted before the error is made.
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -24,9 +32,11 @@ import (
 // Config is every setting of productd, with its environment variable and
 // default in the field's comment.
 type Config struct {
-	// DatabaseURL is DATABASE_URL. When it is unset, the seed service's
-	// POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD and
-	// POSTGRES_DB build it; each defaults to the local service.
+	// DatabaseURL is DATABASE_URL, a postgres:// URL or a libpq
+	// keyword/value string (host=... dbname=...). When it is unset, the seed
+	// service's POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER,
+	// POSTGRES_PASSWORD and POSTGRES_DB build it; each defaults to the local
+	// service.
 	DatabaseURL string
 
 	// AMQPURL is AMQP_URL, default amqp://guest:guest@127.0.0.1:5672/. A
@@ -59,8 +69,17 @@ type Config struct {
 	// the prefix of every image URL handed to clients.
 	S3PublicURL string
 
-	// HTTPAddr is HTTP_ADDR, default :8080.
+	// HTTPAddr (HTTP_ADDR, default :8080) is where every productd process
+	// serves HTTP: /healthz and /readyz always, the product API in a
+	// process that runs the api role.
 	HTTPAddr string
+
+	// TrustedProxies (TRUSTED_PROXIES, comma-separated IP addresses and
+	// CIDRs, default empty) are the proxies whose X-Forwarded-For header
+	// names the client. A request from any other address is taken to come
+	// from that address, whatever its headers claim; empty trusts no proxy.
+	// A bare address is a one-address prefix.
+	TrustedProxies []netip.Prefix
 
 	// OpsToken (OPS_TOKEN, default empty) protects the ops dashboard and the
 	// River UI. Empty means they answer loopback clients only.
@@ -85,10 +104,31 @@ type Config struct {
 // Load reads the configuration from the environment, after loading a .env
 // file from the working directory when there is one.
 func Load() (*Config, error) {
+	return LoadWith(os.LookupEnv)
+}
+
+// LoadWith is Load with the environment read through lookup, which behaves
+// like os.LookupEnv and usually falls back to it: the .env file is loaded
+// into the process's environment first.
+func LoadWith(lookup func(string) (string, bool)) (*Config, error) {
 	if err := godotenv.Load(); err != nil && !os.IsNotExist(err) {
-		return nil, fmt.Errorf("read .env: %w", err)
+		return nil, envFileError(err)
 	}
-	return FromLookup(os.LookupEnv)
+	return FromLookup(lookup)
+}
+
+// envFileError describes a broken .env file without the text around the
+// fault, which godotenv quotes and which may hold a password whose name it
+// cut off.
+func envFileError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, " near "); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.Index(msg, "quoted value"); i >= 0 {
+		msg = msg[:i+len("quoted value")]
+	}
+	return errors.New("config: read .env: " + msg)
 }
 
 // FromLookup builds the configuration from lookup, which behaves like
@@ -97,7 +137,7 @@ func Load() (*Config, error) {
 func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	r := reader{lookup: lookup}
 	c := &Config{
-		DatabaseURL:     r.parsed("DATABASE_URL", r.url("DATABASE_URL", seedDatabaseURL(lookup), "postgres", "postgresql"), parsePostgres),
+		DatabaseURL:     r.parsed("DATABASE_URL", r.databaseURL(seedDatabaseURL(lookup)), parsePostgres),
 		AMQPURL:         r.amqpURLs("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
 		RedisURL:        r.parsed("REDIS_URL", r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix"), parseRedis),
 		CacheLocal:      r.bool("CACHE_LOCAL", true),
@@ -109,6 +149,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		S3Bucket:        r.str("S3_BUCKET", "productd"),
 		S3PublicURL:     strings.TrimRight(r.url("S3_PUBLIC_URL", "http://127.0.0.1:9000/productd", "http", "https"), "/"),
 		HTTPAddr:        r.hostPort("HTTP_ADDR", ":8080"),
+		TrustedProxies:  r.prefixes("TRUSTED_PROXIES"),
 		OpsToken:        r.str("OPS_TOKEN", ""),
 		ImageFetchAllow: r.allowList("IMAGE_FETCH_ALLOW"),
 		LogLevel:        r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
@@ -154,9 +195,11 @@ func (r *reader) str(name, def string) string {
 	return def
 }
 
+// fail keeps the first error. Value is redacted here, so that no caller
+// can forget to.
 func (r *reader) fail(name, value, why string) {
 	if r.err == nil {
-		r.err = fmt.Errorf("config: %s=%q: %s", name, value, why)
+		r.err = fmt.Errorf("config: %s=%q: %s", name, redact(value), why)
 	}
 }
 
@@ -169,7 +212,7 @@ func (r *reader) url(name, def string, schemes ...string) string {
 func (r *reader) checkURL(name, v string, schemes ...string) string {
 	u, err := url.Parse(v)
 	if err != nil {
-		r.fail(name, redact(v), "not a URL")
+		r.fail(name, v, "not a URL")
 		return v
 	}
 	for _, s := range schemes {
@@ -177,8 +220,18 @@ func (r *reader) checkURL(name, v string, schemes ...string) string {
 			return v
 		}
 	}
-	r.fail(name, redact(v), "scheme must be one of "+strings.Join(schemes, ", "))
+	r.fail(name, v, "scheme must be one of "+strings.Join(schemes, ", "))
 	return v
+}
+
+// databaseURL reads DATABASE_URL, which pgx takes as a URL or as a libpq
+// keyword/value string; only a URL has a scheme to check here.
+func (r *reader) databaseURL(def string) string {
+	v := r.str("DATABASE_URL", def)
+	if !strings.Contains(v, "://") {
+		return v
+	}
+	return r.url("DATABASE_URL", def, "postgres", "postgresql")
 }
 
 // parsed checks a URL with the parser of the library that will use it, so
@@ -187,7 +240,7 @@ func (r *reader) checkURL(name, v string, schemes ...string) string {
 func (r *reader) parsed(name, value string, parse func(string) error) string {
 	if r.err == nil {
 		if err := parse(value); err != nil {
-			r.fail(name, redact(value), "not usable: "+strings.ReplaceAll(err.Error(), value, "(the value)"))
+			r.fail(name, value, "not usable: "+scrub(strings.ReplaceAll(err.Error(), value, "(the value)"), value))
 		}
 	}
 	return value
@@ -273,11 +326,25 @@ func (r *reader) allowList(name string) []string {
 	return out
 }
 
-// redact hides a URL's password so that an error about it can be logged.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
+// prefixes reads comma-separated IP addresses and CIDRs.
+func (r *reader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, item := range strings.Split(r.str(name, ""), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if addr, err := netip.ParseAddr(item); err == nil {
+			addr = addr.WithZone("").Unmap()
+			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			r.fail(name, item, "want IP addresses or CIDRs, comma-separated")
+			continue
+		}
+		out = append(out, p.Masked())
 	}
-	return u.Redacted()
+	return out
 }

@@ -38,7 +38,7 @@ func TestDefaults(t *testing.T) {
 		c.S3Endpoint != want.S3Endpoint || c.S3AccessKey != want.S3AccessKey || c.S3SecretKey != want.S3SecretKey ||
 		c.S3Bucket != want.S3Bucket || c.S3PublicURL != want.S3PublicURL || c.HTTPAddr != want.HTTPAddr ||
 		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout ||
-		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL {
+		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL || len(c.TrustedProxies) != 0 {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
 	}
 }
@@ -58,6 +58,7 @@ func TestOverrides(t *testing.T) {
 		"LOG_LEVEL":         "DEBUG",
 		"LOG_FORMAT":        "text",
 		"SHUTDOWN_TIMEOUT":  "5s",
+		"TRUSTED_PROXIES":   " 10.0.0.7, 192.168.1.9/24,::1 ,fd00::/8",
 		// The seed's variables lose to DATABASE_URL.
 		"POSTGRES_HOST": "ignored",
 	}))
@@ -69,6 +70,14 @@ func TestOverrides(t *testing.T) {
 		c.HTTPAddr != "127.0.0.1:9090" || c.OpsToken != "t0ken" || c.LogLevel != "debug" || c.LogFormat != "text" ||
 		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8|images.example.com" {
 		t.Errorf("overrides: %+v", *c)
+	}
+	// Bare addresses are one-address prefixes; host bits are masked off.
+	var proxies []string
+	for _, p := range c.TrustedProxies {
+		proxies = append(proxies, p.String())
+	}
+	if got := strings.Join(proxies, "|"); got != "10.0.0.7/32|192.168.1.0/24|::1/128|fd00::/8" {
+		t.Errorf("TrustedProxies = %s", got)
 	}
 }
 
@@ -100,6 +109,7 @@ func TestBadValues(t *testing.T) {
 		"SHUTDOWN_TIMEOUT":  "soon",
 		"IMAGE_FETCH_ALLOW": "10.0.0.0/99",
 		"S3_PUBLIC_URL":     "ftp://x",
+		"TRUSTED_PROXIES":   "10.0.0.1,proxy.example.com",
 	} {
 		_, err := config.FromLookup(lookup(map[string]string{name: value}))
 		if err == nil {

@@ -11,11 +11,13 @@ import (
 	"github.com/productd/productd"
 )
 
-// claimIdempotencyKey inserts key, or returns the response stored under it
-// when an earlier request with the same hash used it. A different hash is an
-// EUNPROCESSABLE error.
-func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, key *productd.IdempotencyKey) (*productd.Created, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, request_hash) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key.Key, key.RequestHash)
+// claimIdempotencyKey inserts userID's key, or returns the response stored
+// under it when an earlier request of that user with the same hash used it.
+// A different hash is an EUNPROCESSABLE error. Keys are scoped by user, so
+// that two clients never meet each other's keys.
+func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, userID int64, key *productd.IdempotencyKey) (*productd.Created, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT (user_id, key) DO NOTHING`,
+		userID, key.Key, key.RequestHash)
 	if err != nil {
 		return nil, unavailable("claim idempotency key", err)
 	}
@@ -26,7 +28,8 @@ func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, key *productd.Idempoten
 	// committed this query sees what that transaction committed.
 	var hash, body []byte
 	var productID int64
-	err = tx.QueryRow(ctx, `SELECT request_hash, response, product_id FROM idempotency_keys WHERE key = $1`, key.Key).Scan(&hash, &body, &productID)
+	err = tx.QueryRow(ctx, `SELECT request_hash, response, product_id FROM idempotency_keys WHERE user_id = $1 AND key = $2`, userID, key.Key).
+		Scan(&hash, &body, &productID)
 	if err != nil {
 		return nil, unavailable("read idempotency key", err)
 	}
@@ -36,18 +39,28 @@ func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, key *productd.Idempoten
 	return &productd.Created{ProductID: productID, Body: body, Replayed: true}, nil
 }
 
+// storeIdempotentResponse keeps the response of the request that claimed
+// userID's key, for its retries.
+func storeIdempotentResponse(ctx context.Context, tx pgx.Tx, userID int64, key *productd.IdempotencyKey, productID int64, body []byte) error {
+	_, err := tx.Exec(ctx, `UPDATE idempotency_keys SET product_id = $3, response = $4 WHERE user_id = $1 AND key = $2`, userID, key.Key, productID, body)
+	if err != nil {
+		return unavailable("store idempotent response", err)
+	}
+	return nil
+}
+
 // DeleteIdempotencyKeys deletes up to limit idempotency keys created before
 // before, oldest first, and returns how many it deleted. A client retrying
 // with a deleted key creates a new product, so keys are kept far longer than
 // any client retries (a day by default: see RegisterKeyRetention).
 func DeleteIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, before time.Time, limit int) (int64, error) {
 	tag, err := pool.Exec(ctx, `
-		DELETE FROM idempotency_keys WHERE key = ANY(ARRAY(
-			SELECT key FROM idempotency_keys
+		DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+			SELECT user_id, key FROM idempotency_keys
 			WHERE created_at < $1
 			ORDER BY created_at
 			LIMIT $2
-			FOR UPDATE SKIP LOCKED))`, before, limit)
+			FOR UPDATE SKIP LOCKED)`, before, limit)
 	if err != nil {
 		return 0, unavailable("delete expired idempotency keys", err)
 	}

@@ -21,11 +21,7 @@ func TestMigrateUpStopsAtAFailingStep(t *testing.T) {
 	ctx := context.Background()
 	url := dbtest.NewEmpty(t)
 	execSQL(t, url, `CREATE TABLE products (legacy text)`)
-	m, err := db.NewMigrator(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := newMigrator(t, url)
 
 	res, err := m.Up(ctx)
 	if err == nil || !strings.Contains(err.Error(), "migrate up") || !strings.Contains(err.Error(), "version:1)") {
@@ -55,11 +51,7 @@ func TestMigrateUpStopsAtAFailingStep(t *testing.T) {
 // success an operator would take for a rollback.
 func TestMigrateDownWithNothingApplied(t *testing.T) {
 	t.Parallel()
-	m, err := db.NewMigrator(dbtest.NewEmpty(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := newMigrator(t, dbtest.NewEmpty(t))
 	if res, err := m.Down(context.Background()); err == nil || !strings.Contains(err.Error(), "migrate down") {
 		t.Errorf("down on an empty database: %v, %v", res, err)
 	}
@@ -92,11 +84,7 @@ func TestMigrateWithDatabaseAway(t *testing.T) {
 // output could not be written.
 func TestMigrateStatusReportsAWriteFailure(t *testing.T) {
 	t.Parallel()
-	m, err := db.NewMigrator(dbtest.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := newMigrator(t, dbtest.New(t))
 	broken := errors.New("broken pipe")
 	if err := m.Status(context.Background(), failingWriter{broken}); !errors.Is(err, broken) {
 		t.Errorf("status into a broken writer: %v, want %v", err, broken)

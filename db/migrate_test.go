@@ -33,15 +33,22 @@ func column(t *testing.T, url, query string) []string {
 	return values
 }
 
-func TestMigrateUpDownUp(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	url := dbtest.NewEmpty(t)
+// newMigrator returns a migrator on url that is closed when t ends.
+func newMigrator(t *testing.T, url string) *db.Migrator {
+	t.Helper()
 	m, err := db.NewMigrator(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func TestMigrateUpDownUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewEmpty(t)
+	m := newMigrator(t, url)
 
 	want := []string{"idempotency_keys", "ops_actions", "outbox", "products", "relay_control", "relay_status", "river_job", "river_leader", "river_migration", "river_notification", "river_queue"}
 	for round := 1; round <= 2; round++ {

@@ -130,7 +130,7 @@ func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product,
 	var created *productd.Created
 	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if key != nil {
-			replay, err := claimIdempotencyKey(ctx, tx, key)
+			replay, err := claimIdempotencyKey(ctx, tx, p.UserID, key)
 			if err != nil || replay != nil {
 				created = replay
 				return err
@@ -154,8 +154,8 @@ func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product,
 			return fmt.Errorf("encode product %d: %w", p.ID, err)
 		}
 		if key != nil {
-			if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET product_id = $2, response = $3 WHERE key = $1`, key.Key, p.ID, body); err != nil {
-				return unavailable("store idempotent response", err)
+			if err := storeIdempotentResponse(ctx, tx, p.UserID, key, p.ID, body); err != nil {
+				return err
 			}
 		}
 		created = &productd.Created{Product: p, ProductID: p.ID, Body: body}
@@ -209,6 +209,8 @@ func (s *ProductService) UpdateProduct(ctx context.Context, id int64, upd produc
 				image_status   = CASE WHEN NOT `+changed+` THEN image_status
 				                      WHEN cardinality($5::text[]) = 0 THEN 'none' ELSE 'pending' END,
 				image_error    = CASE WHEN `+changed+` THEN '' ELSE image_error END,
+				image_runs     = CASE WHEN `+changed+` THEN 0 ELSE image_runs END,
+				image_activity_at = CASE WHEN `+changed+` THEN now() ELSE image_activity_at END,
 				images_version = CASE WHEN `+changed+` THEN version + 1 ELSE images_version END,
 				version        = version + 1,
 				updated_at     = now()
@@ -255,30 +257,4 @@ func (s *ProductService) DeleteProduct(ctx context.Context, id int64) error {
 		return fmt.Errorf("delete product %d: %w", id, err)
 	}
 	return nil
-}
-
-// SetImageResult writes the image worker's result if the product's images
-// are still those of res.ImagesVersion and the result says something new.
-// The row's version grows so that caches see a newer value; a redelivered
-// message writing the same result again changes nothing, not even the
-// version.
-func (s *ProductService) SetImageResult(ctx context.Context, res productd.ImageResult) (bool, error) {
-	compressed := res.CompressedImages
-	if compressed == nil {
-		compressed = []string{}
-	}
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE products SET
-			compressed_product_images = $3,
-			image_status = $4,
-			image_error  = $5,
-			version      = version + 1,
-			updated_at   = now()
-		WHERE id = $1 AND images_version = $2
-		  AND (compressed_product_images, image_status, image_error) IS DISTINCT FROM ($3, $4, $5)`,
-		res.ProductID, res.ImagesVersion, compressed, string(res.Status), res.Error)
-	if err != nil {
-		return false, unavailable(fmt.Sprintf("set image result of product %d", res.ProductID), err)
-	}
-	return tag.RowsAffected() == 1, nil
 }

@@ -18,9 +18,9 @@ func TestKeyRetentionChoreDeletesExpiredKeys(t *testing.T) {
 	pool := dbtest.NewPool(t)
 	ctx := context.Background()
 	_, err := pool.Exec(ctx, `
-		INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES
-			('old1', '\x00', now() - interval '25 hours'), ('old2', '\x00', now() - interval '3 days'),
-			('old3', '\x00', now() - interval '30 hours'), ('new', '\x00', now() - interval '1 hour')`)
+		INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES
+			(1, 'old1', '\x00', now() - interval '25 hours'), (2, 'old2', '\x00', now() - interval '3 days'),
+			(2, 'old3', '\x00', now() - interval '30 hours'), (1, 'new', '\x00', now() - interval '1 hour')`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package imageworker
 
 import (
+	"cmp"
 	"runtime"
 	"time"
 
@@ -20,6 +21,12 @@ type Config struct {
 	// MaxPixels refuses images whose header declares more pixels, before
 	// any decoding (default 50 million).
 	MaxPixels int64
+	// MaxScans refuses JPEGs of more scans, before any decoding (default
+	// 100; see compress.DefaultMaxScans).
+	MaxScans int
+	// CompressTimeout is the time budget of decoding and fitting one image;
+	// an image over it fails for good as too costly to decode (default 10s).
+	CompressTimeout time.Duration
 
 	// MaxDownloadBytes caps an original, downloaded or read from storage
 	// (default 25 MiB).
@@ -35,10 +42,9 @@ type Config struct {
 	// Concurrency is how many images are fetched, compressed and stored at
 	// once, across messages, and how many messages are handled at once
 	// (default GOMAXPROCS: compressing is CPU-bound). Memory grows with it:
-	// each image in flight holds its original (up to MaxDownloadBytes) and,
-	// for a baseline JPEG of any size, a few MB of decoded planes; a
-	// progressive JPEG keeps 6 bytes a pixel of coefficients and PNG, GIF and
-	// WebP are decoded whole, up to 8 bytes a pixel under MaxPixels (see
+	// each image in flight holds its original (up to MaxDownloadBytes) and
+	// libvips' decoded picture, at most 3 bytes a pixel after the JPEG
+	// shrink, 4 to 8 for PNG and WebP, under MaxPixels (see
 	// docs/BENCHMARKS.md).
 	Concurrency int
 	// Prefetch is how many unacknowledged messages RabbitMQ sends ahead
@@ -47,6 +53,11 @@ type Config struct {
 	// MessageTimeout bounds the handling of one message; running out is a
 	// transient failure, retried later (default 2m).
 	MessageTimeout time.Duration
+	// MaxUnfinishedRuns is how many runs on the same images may start and
+	// never end (each a worker process that died holding them) before the
+	// next one gives up on them instead of trying again (default 3).
+	// Redeliveries of messages that no run started do not count.
+	MaxUnfinishedRuns int
 	// DrainTimeout is how long, once Run's context ends, messages already
 	// being handled may take to finish; those still running then are
 	// returned to the queue (default 20s).
@@ -55,13 +66,19 @@ type Config struct {
 
 // Defaults of Config not given by the compress and fetch packages.
 const (
-	DefaultMessageTimeout = 2 * time.Minute
-	DefaultDrainTimeout   = 20 * time.Second
+	DefaultMessageTimeout    = 2 * time.Minute
+	DefaultDrainTimeout      = 20 * time.Second
+	DefaultMaxUnfinishedRuns = 3
 )
 
 func (c Config) withDefaults() Config {
-	cc := compress.New(compress.Config{MaxSide: c.MaxSide, Quality: c.Quality, MaxPixels: c.MaxPixels}).Config()
-	c.MaxSide, c.Quality, c.MaxPixels = cc.MaxSide, cc.Quality, cc.MaxPixels
+	c.MaxSide = cmp.Or(max(c.MaxSide, 0), compress.DefaultMaxSide)
+	if c.Quality <= 0 || c.Quality > 100 {
+		c.Quality = compress.DefaultQuality
+	}
+	c.MaxPixels = cmp.Or(max(c.MaxPixels, 0), compress.DefaultMaxPixels)
+	c.MaxScans = cmp.Or(max(c.MaxScans, 0), compress.DefaultMaxScans)
+	c.CompressTimeout = cmp.Or(max(c.CompressTimeout, 0), compress.DefaultTimeout)
 	if c.MaxDownloadBytes <= 0 {
 		c.MaxDownloadBytes = fetch.DefaultMaxBytes
 	}
@@ -80,6 +97,7 @@ func (c Config) withDefaults() Config {
 	if c.MessageTimeout <= 0 {
 		c.MessageTimeout = DefaultMessageTimeout
 	}
+	c.MaxUnfinishedRuns = cmp.Or(c.MaxUnfinishedRuns, DefaultMaxUnfinishedRuns)
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}

@@ -30,30 +30,10 @@ func (e *imageError) Error() string {
 func (e *imageError) Unwrap() error { return e.err }
 
 // processImages compresses every image of ev and writes the result with one
-// version-guarded update. Images run in parallel within the worker's
+// version-guarded update, once begin has started a run on them. Images run in parallel within the worker's
 // concurrency; the first permanent failure stops the others, since the
 // product cannot end done.
 func (w *Worker) processImages(ctx context.Context, log *logrus.Entry, ev productd.Event) error {
-	if len(ev.Images) == 0 {
-		return nil // the product's image_status is none, and stays so
-	}
-	p, err := w.products.FindProductByID(ctx, ev.ProductID)
-	switch {
-	case productd.ErrorCode(err) == productd.ENOTFOUND:
-		log.Info("imageworker: the product is gone; nothing to do")
-		return nil
-	case err != nil:
-		return err
-	case p.ImagesVersion > ev.ProductVersion:
-		log.WithField("images_version", p.ImagesVersion).Info("imageworker: stale event, the images have changed since; skipped")
-		return nil
-	case p.ImagesVersion == ev.ProductVersion && p.ImageStatus == productd.ImageStatusDone:
-		// A redelivery of an event already done (the worker stopped after
-		// writing, before acking): the same work would write the same result.
-		log.Info("imageworker: images already done; duplicate delivery acknowledged")
-		return nil
-	}
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	urls := make([]string, len(ev.Images))
@@ -128,7 +108,7 @@ func (w *Worker) processImage(ctx context.Context, log *logrus.Entry, productID 
 	if w.hooks.fetched != nil {
 		w.hooks.fetched(src)
 	}
-	res, err := w.compressor.Compress(original)
+	res, err := w.compressor.Compress(ctx, original)
 	if err != nil {
 		return "", err
 	}

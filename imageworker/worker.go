@@ -12,9 +12,15 @@
 // pixels, corrupt, a 4xx, a refused address), or a transient one that
 // outlived its retries, marks the product failed with an image_error a
 // person can act on and parks the message with the reason in its
-// x-productd-reason header. Nothing leaves a product pending for good: a
-// message that crashes the worker is counted by the work queue's delivery
-// limit and parked the same way before the broker would drop it.
+// x-productd-reason header.
+//
+// The product's status becomes processing when a run starts on its images,
+// and Postgres counts the runs that start and never end: a file that kills
+// the worker process fails its product after Config.MaxUnfinishedRuns such
+// runs. Messages that were only prefetched, by a worker that shut down or
+// lost its connection, are not runs; the broker's delivery count, which
+// counts them too, decides nothing for product images. Done and failed are
+// terminal: a duplicate or late delivery never changes them.
 package imageworker
 
 import (
@@ -63,7 +69,7 @@ type hooks struct {
 	// written; an error stops the processing there.
 	stored func(ev productd.Event) error
 	// settled runs after a delivery is settled: outcome is "acked",
-	// "requeued", "parked" or the retry queue it was sent to.
+	// "requeued", "renewed", "parked" or the retry queue it was sent to.
 	settled func(ev productd.Event, outcome string)
 }
 
@@ -81,6 +87,10 @@ func New(cfg Config, products productd.ProductService, store *storage.Store, b *
 	if err != nil {
 		return nil, fmt.Errorf("imageworker: %w", err)
 	}
+	compressor := compress.New(compress.Config{
+		MaxSide: cfg.MaxSide, Quality: cfg.Quality, MaxPixels: cfg.MaxPixels,
+		MaxScans: cfg.MaxScans, Timeout: cfg.CompressTimeout, Logger: log,
+	})
 	return &Worker{
 		cfg:        cfg,
 		products:   products,
@@ -88,7 +98,7 @@ func New(cfg Config, products productd.ProductService, store *storage.Store, b *
 		broker:     b,
 		publisher:  b.NewPublisher(0),
 		fetcher:    fetcher,
-		compressor: compress.New(compress.Config{MaxSide: cfg.MaxSide, Quality: cfg.Quality, MaxPixels: cfg.MaxPixels}),
+		compressor: compressor,
 		log:        log.WithField(logging.FieldComponent, "imageworker"),
 		slots:      make(chan struct{}, cfg.Concurrency),
 	}, nil
@@ -150,44 +160,60 @@ func (w *Worker) handle(ctx, work context.Context, d amqp.Delivery) {
 	attempt := attemptOf(d)
 
 	if n := deliveryCount(d); n >= int64(w.broker.Topology().DeliveryLimit)-1 {
-		// The broker would drop this message into the parking lot at its
-		// next delivery without telling the product: do it here, with the
-		// reason, while there is still a delivery to do it with.
+		if hasImages(ev) {
+			// The broker counts every return of the message, those of
+			// deliveries no run ever started included (prefetched by a worker
+			// that shut down or lost its connection). Postgres counts the
+			// runs; a fresh copy resets the broker's count before the broker
+			// would park the message without telling the product.
+			w.renew(work, log, d, ev)
+			return
+		}
 		w.giveUp(work, log, d, ev, productd.Errorf(productd.EUNPROCESSABLE,
-			"processing stopped the worker %d times; an operator must look at it", n), 0)
+			"the message was delivered %d times without being settled; an operator must look at it", n), 0)
 		return
 	}
 
 	start := time.Now()
-	_, err, _ = w.inFlight.Do(ev.ID, func() (any, error) {
+	res, err, _ := w.inFlight.Do(ev.ID, func() (any, error) {
 		mctx, cancel := context.WithTimeout(work, w.cfg.MessageTimeout)
 		defer cancel()
-		return nil, w.process(mctx, log, ev)
+		return w.process(mctx, log, ev)
 	})
+	started, _ := res.(bool)
 	log = log.WithField("duration_ms", time.Since(start).Milliseconds())
 	switch {
 	case err == nil:
 		w.settle(log, ev, "acked", d.Ack(false))
 	case work.Err() != nil:
 		log.WithError(err).Warn("imageworker: shutdown cut the work short; message returned to the queue")
+		w.finishRun(work, log, ev, started)
 		w.settle(log, ev, "requeued", d.Nack(false, true))
 	case permanent(err):
 		w.giveUp(work, log, d, ev, err, 0)
 	default:
+		w.finishRun(work, log, ev, started)
 		w.retry(work, log, d, ev, attempt+1, err)
 	}
 }
 
-// process does what ev asks.
-func (w *Worker) process(ctx context.Context, log *logrus.Entry, ev productd.Event) (err error) {
+// process does what ev asks. started reports whether a run on the
+// product's images was recorded (see begin).
+func (w *Worker) process(ctx context.Context, log *logrus.Entry, ev productd.Event) (started bool, err error) {
 	defer recoverAs(log, &err)
 	switch ev.Type {
 	case productd.EventProductCreated, productd.EventProductImagesChanged:
-		return w.processImages(ctx, log, ev)
+		if len(ev.Images) == 0 {
+			return false, nil // the product's image_status is none, and stays so
+		}
+		if started, err = w.begin(ctx, log, ev); !started || err != nil {
+			return started, err
+		}
+		return true, w.processImages(ctx, log, ev)
 	case productd.EventProductDeleted:
-		return w.deleteImages(ctx, log, ev)
+		return false, w.deleteImages(ctx, log, ev)
 	}
-	return productd.Errorf(productd.EUNPROCESSABLE, "unknown event type %q", ev.Type)
+	return false, productd.Errorf(productd.EUNPROCESSABLE, "unknown event type %q", ev.Type)
 }
 
 // recoverAs turns a panic of the calling goroutine into a permanent
@@ -241,7 +267,7 @@ func (w *Worker) giveUp(ctx context.Context, log *logrus.Entry, d amqp.Delivery,
 		case err != nil:
 			log.WithError(err).Error("imageworker: could not record the failure on the product")
 		case !changed:
-			log.WithField("reason", reason).Info("imageworker: failed for images the product no longer has; dropped")
+			log.WithField("reason", reason).Info("imageworker: failed for images the product no longer has, or that have their result already; dropped")
 			w.settle(log, ev, "acked", d.Ack(false))
 			return
 		}

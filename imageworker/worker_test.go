@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/productd/productd"
 	"github.com/productd/productd/internal/amqptest"
 	"github.com/productd/productd/internal/imagetest"
@@ -174,7 +172,7 @@ func TestStorageOutageIsRetried(t *testing.T) {
 	}
 }
 
-// The same message twice: the same objects, and one write.
+// The same message twice: the same objects, one run and one result.
 func TestDuplicateDelivery(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -184,8 +182,8 @@ func TestDuplicateDelivery(t *testing.T) {
 	h.publish(ev, nil)
 	h.waitOutcomes(ev.ID, 2)
 	got := h.waitStatus(p.ID, productd.ImageStatusDone)
-	if got.Version != p.Version+1 {
-		t.Errorf("version %d after two deliveries, want %d: one write", got.Version, p.Version+1)
+	if got.Version != p.Version+2 {
+		t.Errorf("version %d after two deliveries, want %d: one run (processing), one result", got.Version, p.Version+2)
 	}
 	if keys := h.keys(p.ID); len(keys) != 2 {
 		t.Errorf("objects %v, want 2", keys)
@@ -237,8 +235,11 @@ func TestKilledBetweenUploadAndAck(t *testing.T) {
 	if len(before) != 2 {
 		t.Fatalf("the first worker stored %v, want 2 objects", before)
 	}
-	if got, _ := h.products.FindProductByID(context.Background(), p.ID); got.ImageStatus != productd.ImageStatusPending {
-		t.Fatalf("the first worker wrote %s", got.ImageStatus)
+	if got, _ := h.products.FindProductByID(context.Background(), p.ID); got.ImageStatus != productd.ImageStatusProcessing {
+		t.Fatalf("the first worker left %s, want processing", got.ImageStatus)
+	}
+	if n := h.unfinishedRuns(p.ID); n != 0 {
+		t.Fatalf("the first worker's run, which failed, counts as unfinished (%d)", n)
 	}
 
 	h.start(testConfig(), nil, hooks{})
@@ -307,22 +308,6 @@ func TestUnreadableMessagesParked(t *testing.T) {
 	}
 }
 
-// A message the broker has delivered nearly its limit of times (a worker
-// crashed on it again and again) fails its product and is parked before
-// the broker would drop it silently.
-func TestCrashLoopIsParked(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t)
-	h.start(testConfig(), nil, hooks{})
-	p, ev := h.create(h.url("photo.jpg"))
-	h.publish(ev, amqp.Table{"x-delivery-count": int64(h.topo.DeliveryLimit - 1)})
-	got := h.waitStatus(p.ID, productd.ImageStatusFailed, productd.ImageStatusDone)
-	if got.ImageStatus != productd.ImageStatusFailed || !strings.Contains(got.ImageError, "stopped the worker") {
-		t.Fatalf("%s %q", got.ImageStatus, got.ImageError)
-	}
-	amqptest.Collect(t, h.topo.ParkingQueue, 1)
-}
-
 // At shutdown an image in flight finishes within the drain time.
 func TestShutdownFinishesInFlight(t *testing.T) {
 	t.Parallel()
@@ -356,15 +341,7 @@ func TestShutdownReturnsInFlight(t *testing.T) {
 	p, ev := h.create(h.images.URL + "/hang.jpg")
 	h.publish(ev, nil)
 	h.waitProcessing(w)
-	if err := w.stop(); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run returned %v", err)
-	}
-	if out := h.outcome(ev.ID); out != "requeued" {
-		t.Fatalf("outcome %v", out)
-	}
-	if got, _ := h.products.FindProductByID(context.Background(), p.ID); got.ImageStatus != productd.ImageStatusPending {
-		t.Fatalf("status %s", got.ImageStatus)
-	}
+	h.stopRequeued(w, p.ID, ev.ID)
 	if n := amqptest.Depth(t, h.topo.WorkQueue); n != 1 {
 		t.Fatalf("%d messages in the work queue after shutdown, want the returned one", n)
 	}
@@ -373,10 +350,36 @@ func TestShutdownReturnsInFlight(t *testing.T) {
 // waitProcessing waits until w has taken an image slot.
 func (h *harness) waitProcessing(w *worker) {
 	h.t.Helper()
+	h.waitUntil("the worker started on the image", func() bool { return len(w.slots) > 0 })
+}
+
+// stopRequeued stops w and checks that Run returned for its context's end,
+// that the delivery of eventID went back to the queue, and that the product
+// is still processing, its cut run recorded as ended.
+func (h *harness) stopRequeued(w *worker, productID int64, eventID string) {
+	h.t.Helper()
+	if err := w.stop(); !errors.Is(err, context.Canceled) {
+		h.t.Fatalf("Run returned %v", err)
+	}
+	if out := h.outcome(eventID); out != "requeued" {
+		h.t.Fatalf("outcome %v", out)
+	}
+	if got, _ := h.products.FindProductByID(context.Background(), productID); got.ImageStatus != productd.ImageStatusProcessing {
+		h.t.Fatalf("status %s", got.ImageStatus)
+	}
+	// The run the shutdown cut short is not one that never ended.
+	if n := h.unfinishedRuns(productID); n != 0 {
+		h.t.Fatalf("%d runs unfinished after the shutdown", n)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after waitFor.
+func (h *harness) waitUntil(what string, cond func() bool) {
+	h.t.Helper()
 	deadline := time.Now().Add(waitFor)
-	for len(w.slots) == 0 {
+	for !cond() {
 		if time.Now().After(deadline) {
-			h.t.Fatal("the worker never started on the image")
+			h.t.Fatalf("not so after %v: %s", waitFor, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

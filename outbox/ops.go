@@ -145,16 +145,18 @@ func readRate(ctx context.Context, q Querier, sql string) (Rate, error) {
 // EXPLAIN: it scales the table's statistics by its current size, so it
 // follows a growing table between ANALYZEs, yet costs no row reads.
 func Estimate(ctx context.Context, q Querier, query string, args ...any) (Count, error) {
-	var plan []byte
+	// A string, not []byte: pgx's json codec would decode into a []byte
+	// as JSON.
+	var plan string
 	if err := q.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+query, args...).Scan(&plan); err != nil {
 		return Count{}, fmt.Errorf("estimate rows: %w", err)
 	}
 	var out []struct {
 		Plan struct {
-			Rows float64
-		}
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
 	}
-	if err := json.Unmarshal(plan, &out); err != nil || len(out) == 0 {
+	if err := json.Unmarshal([]byte(plan), &out); err != nil || len(out) == 0 {
 		return Count{}, fmt.Errorf("estimate rows: unreadable plan %q: %v", plan, err)
 	}
 	return Count{N: int64(out[0].Plan.Rows), Estimate: true}, nil

@@ -120,12 +120,12 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 	var failures []outbox.Failure
 	for i, res := range results {
 		row := rows[i]
-		switch res.Outcome {
-		case broker.Confirmed:
+		switch {
+		case res.Published():
 			if r.onConfirmed != nil {
 				confirmedIDs = append(confirmedIDs, row.EventID)
 			}
-		case broker.Unknown:
+		case res.Unanswered():
 			unanswered = append(unanswered, row.ID)
 		default:
 			failures = append(failures, r.failure(row, res))

@@ -90,6 +90,11 @@ func New(pool *pgxpool.Pool, b *broker.Broker, cfg Config, log *logrus.Logger) (
 // at start. When ctx ends it stops taking new work, lets the drain in
 // flight finish, and returns nil.
 func (r *Relay) Run(ctx context.Context) error {
+	// The switch is read before anything can drain: the sweep chore and the
+	// listener's first wake-up would otherwise publish rows that a pause
+	// holds.
+	r.loadControl(ctx)
+	close(r.running)
 	r.log.WithFields(logrus.Fields{
 		"batch_size": r.cfg.BatchSize, "concurrency": r.cfg.Concurrency, "max_attempts": r.cfg.MaxAttempts,
 		"sweep_interval": r.cfg.SweepInterval.String(),
@@ -98,8 +103,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.listen(ctx) })
 	wg.Go(func() { r.dispatch(ctx) })
-	r.loadControl(ctx)
-	close(r.running)
 	wg.Go(func() { r.maintain(ctx) })
 	r.signal()
 	<-ctx.Done()

@@ -19,6 +19,9 @@ func runAPI(ctx context.Context, a *app) error {
 		Log:       a.log,
 		Checks:    a.checks,
 		Originals: a.originals,
+		// Only the configured proxies may name the client; the ops routes
+		// authorise loopback clients by that address.
+		TrustedProxies: a.cfg.TrustedProxies,
 	})
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {

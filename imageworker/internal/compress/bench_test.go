@@ -1,6 +1,7 @@
 package compress_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,7 +36,7 @@ func BenchmarkCompressVsVips(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				cpu0 := imagetest.CPUTime()
-				if _, err := c.Compress(data); err != nil {
+				if _, err := c.Compress(context.Background(), data); err != nil {
 					b.Fatal(err)
 				}
 				goCPU += imagetest.CPUTime() - cpu0
@@ -92,7 +93,7 @@ func BenchmarkThroughput(b *testing.B) {
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := c.Compress(data); err != nil {
+					if _, err := c.Compress(context.Background(), data); err != nil {
 						b.Error(err)
 						return
 					}

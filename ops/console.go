@@ -1,0 +1,163 @@
+package ops
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/productd/productd/broker"
+	"github.com/productd/productd/cache"
+	"github.com/productd/productd/logging"
+	"github.com/productd/productd/ops/internal/parkinglog"
+	"github.com/productd/productd/ops/internal/rabbitmgmt"
+)
+
+// ImageActions re-run images and replay the parking lot; the image
+// pipeline provides them.
+type ImageActions interface {
+	// Reschedule schedules product id's images again, with reason.
+	Reschedule(ctx context.Context, productID int64, reason string) error
+	// ReplayParking moves up to limit parked messages back to the work
+	// queue and returns how many it moved.
+	ReplayParking(ctx context.Context, limit int) (int, error)
+}
+
+// Config is the Console's dependencies and settings. Pool and AMQPURL are
+// required.
+type Config struct {
+	// Pool is the database of the deployment.
+	Pool *pgxpool.Pool
+	// AMQPURL is the broker's AMQP URL (the first of a list is used for the
+	// management API).
+	AMQPURL string
+	// ManagementURL is the broker's management API; empty means port 15672
+	// on AMQPURL's host with its credentials.
+	ManagementURL string
+	// Topology names the queues; its zero value is productd's defaults.
+	Topology broker.Topology
+	// Broker, when set, is used to keep and read the parking log. Without
+	// it the newest parked messages are not shown.
+	Broker *broker.Broker
+	// Cache, when set, returns this process's cache counters.
+	Cache func() cache.Stats
+	// Storage, when set, checks that object storage answers.
+	Storage func(ctx context.Context) error
+	// Images, when set, re-runs products' images and replays the parking
+	// lot; without it those actions answer that they are unavailable.
+	Images ImageActions
+	// Log receives one line per action.
+	Log *logrus.Logger
+
+	// StaleAfter is how old a relay's status row may be before the relay
+	// counts as gone. Zero means DefaultStaleAfter (10 s).
+	StaleAfter time.Duration
+	// PileUpAge is how long work may wait at a stage before the stage is
+	// shown as piling up. Zero means DefaultPileUpAge (30 s).
+	PileUpAge time.Duration
+	// ListLimit bounds every list the console shows (dead rows, retries,
+	// parked messages, failures). Zero means DefaultListLimit (20).
+	ListLimit int
+}
+
+// Defaults of Config.
+const (
+	DefaultStaleAfter = 10 * time.Second
+	DefaultPileUpAge  = 30 * time.Second
+	DefaultListLimit  = 20
+)
+
+func (c Config) withDefaults() Config {
+	c.StaleAfter = cmp.Or(c.StaleAfter, DefaultStaleAfter)
+	c.PileUpAge = cmp.Or(c.PileUpAge, DefaultPileUpAge)
+	c.ListLimit = cmp.Or(c.ListLimit, DefaultListLimit)
+	return c
+}
+
+// Console reads and steers one deployment. Create it with New.
+type Console struct {
+	cfg  Config
+	topo broker.Topology
+	mgmt *rabbitmgmt.Client
+	log  *logrus.Entry
+}
+
+// New returns a Console for cfg.
+func New(cfg Config) (*Console, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Pool == nil || cfg.AMQPURL == "" || cfg.Log == nil {
+		return nil, fmt.Errorf("ops: Pool, AMQPURL and Log are required")
+	}
+	topo := cfg.Topology
+	if cfg.Broker != nil {
+		topo = cfg.Broker.Topology()
+	}
+	topo, err := topo.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("ops: %w", err)
+	}
+	mgmt, err := rabbitmgmt.New(rabbitmgmt.Config{AMQPURL: broker.SplitURLs(cfg.AMQPURL)[0], ManagementURL: cfg.ManagementURL})
+	if err != nil {
+		return nil, fmt.Errorf("ops: %w", err)
+	}
+	return &Console{cfg: cfg, topo: topo, mgmt: mgmt, log: cfg.Log.WithField(logging.FieldComponent, "ops")}, nil
+}
+
+// Topology returns the queue names the console reads.
+func (c *Console) Topology() broker.Topology { return c.topo }
+
+// Run keeps the parking log declared on every connection of Config.Broker,
+// so that what is parked is there to read, until ctx ends. Without a
+// broker it returns at once.
+func (c *Console) Run(ctx context.Context) {
+	b := c.cfg.Broker
+	if b == nil {
+		return
+	}
+	for {
+		changed := b.Changed()
+		if b.Connected() {
+			if err := c.declareLog(ctx); err != nil && ctx.Err() == nil {
+				c.log.WithError(err).Warn("ops: cannot declare the parking log; parked messages are not shown")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+func (c *Console) declareLog(ctx context.Context) error {
+	ch, err := c.cfg.Broker.Channel(ctx)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	return parkinglog.Declare(ch, c.topo)
+}
+
+// channel returns a channel for one read of the parking log.
+func (c *Console) channel(ctx context.Context) (*amqp.Channel, error) {
+	if c.cfg.Broker == nil {
+		return nil, fmt.Errorf("this process has no broker connection")
+	}
+	if !c.cfg.Broker.Connected() {
+		return nil, fmt.Errorf("the broker is %s", c.cfg.Broker.State())
+	}
+	return c.cfg.Broker.Channel(ctx)
+}
+
+// errText is err's message for a view, empty for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.TrimSpace(err.Error())
+}
