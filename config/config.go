@@ -27,6 +27,8 @@ import (
 	"github.com/joho/godotenv"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/productd/productd/internal/netallow"
 )
 
 // Config is every setting of productd, with its environment variable and
@@ -86,8 +88,9 @@ type Config struct {
 	OpsToken string
 
 	// ImageFetchAllow (IMAGE_FETCH_ALLOW, comma-separated, default empty)
-	// lists host names and CIDRs the image worker may fetch from although
-	// the SSRF guard would refuse them.
+	// lists host names, IP addresses and CIDRs, each with an optional port,
+	// the image worker may fetch from although the SSRF guard would refuse
+	// them (what each allows: package netallow).
 	ImageFetchAllow []string
 
 	// LogLevel is LOG_LEVEL: debug, info (default), warn or error.
@@ -305,21 +308,17 @@ func (r *reader) oneOf(name, def string, allowed ...string) string {
 	return v
 }
 
-// allowList reads comma-separated host names and CIDRs; a bare IP is taken
-// as a one-address CIDR.
+// allowList reads comma-separated allow-list entries: host names, IP
+// addresses or CIDRs, each with an optional port (see package netallow).
 func (r *reader) allowList(name string) []string {
 	var out []string
 	for _, item := range strings.Split(r.str(name, ""), ",") {
 		item = strings.TrimSpace(item)
-		switch {
-		case item == "":
+		if item == "" {
 			continue
-		case strings.Contains(item, "/"):
-			if _, _, err := net.ParseCIDR(item); err != nil {
-				r.fail(name, item, "not a valid CIDR")
-			}
-		case net.ParseIP(item) == nil && strings.ContainsAny(item, ":/ "):
-			r.fail(name, item, "want a host name, an IP address or a CIDR")
+		}
+		if _, err := netallow.Parse(item); err != nil {
+			r.fail(name, item, err.Error())
 		}
 		out = append(out, item)
 	}

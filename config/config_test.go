@@ -54,7 +54,7 @@ func TestOverrides(t *testing.T) {
 		"S3_PUBLIC_URL":     "https://cdn.example.com/img/",
 		"HTTP_ADDR":         "127.0.0.1:9090",
 		"OPS_TOKEN":         "t0ken",
-		"IMAGE_FETCH_ALLOW": "127.0.0.1, 10.0.0.0/8 ,images.example.com",
+		"IMAGE_FETCH_ALLOW": "127.0.0.1, 10.0.0.0/8:8080 ,images.example.com:*",
 		"LOG_LEVEL":         "DEBUG",
 		"LOG_FORMAT":        "text",
 		"SHUTDOWN_TIMEOUT":  "5s",
@@ -68,7 +68,7 @@ func TestOverrides(t *testing.T) {
 	if c.DatabaseURL != "postgres://u:p@db:5433/cat" || c.AMQPURL != "amqps://rabbit/" || c.RedisURL != "redis://cache:6380/2" ||
 		c.S3Endpoint != "s3.example.com:443" || !c.S3UseSSL || c.S3PublicURL != "https://cdn.example.com/img" ||
 		c.HTTPAddr != "127.0.0.1:9090" || c.OpsToken != "t0ken" || c.LogLevel != "debug" || c.LogFormat != "text" ||
-		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8|images.example.com" {
+		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8:8080|images.example.com:*" {
 		t.Errorf("overrides: %+v", *c)
 	}
 	// Bare addresses are one-address prefixes; host bits are masked off.
@@ -124,8 +124,10 @@ func TestBadValues(t *testing.T) {
 			t.Errorf("error leaks a password: %q", msg)
 		}
 	}
-	if _, err := config.FromLookup(lookup(map[string]string{"IMAGE_FETCH_ALLOW": "a b"})); err == nil {
-		t.Error("IMAGE_FETCH_ALLOW with a space accepted")
+	for _, bad := range []string{"a b", "images.example.com:99999", "[fd00::/8", "10.0.0.0/8:http"} {
+		if _, err := config.FromLookup(lookup(map[string]string{"IMAGE_FETCH_ALLOW": bad})); err == nil {
+			t.Errorf("IMAGE_FETCH_ALLOW=%q accepted", bad)
+		}
 	}
 }
 

@@ -19,7 +19,7 @@ func BenchmarkWorker(b *testing.B) {
 		b.Run(p.Name, func(b *testing.B) {
 			h := newHarness(b)
 			url := h.serve("photo.jpg", imagetest.ReadPhoto(b, p))
-			h.start(Config{FetchAllow: []string{"127.0.0.1"}}, nil, hooks{})
+			h.start(Config{FetchAllow: []string{"127.0.0.1:*"}}, nil, hooks{})
 			events := make([]productd.Event, b.N)
 			for i := range events {
 				_, events[i] = h.create(url)

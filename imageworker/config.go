@@ -35,8 +35,9 @@ type Config struct {
 	FetchTimeout time.Duration
 	// MaxRedirects bounds the redirects a download follows (default 5).
 	MaxRedirects int
-	// FetchAllow lists host names and CIDRs the SSRF guard lets through
-	// (IMAGE_FETCH_ALLOW; default empty).
+	// FetchAllow lists host names, IP addresses and CIDRs, each with an
+	// optional port, that the SSRF guard lets through (IMAGE_FETCH_ALLOW;
+	// default empty; see package netallow for what each entry allows).
 	FetchAllow []string
 
 	// Concurrency is how many images are fetched, compressed and stored at

@@ -72,7 +72,10 @@ func TestImagesDone(t *testing.T) {
 func TestImagesFail(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	w := h.start(testConfig(), nil, hooks{})
+	cfg := testConfig()
+	// Only the fixture server's own address and port pass the guard.
+	cfg.FetchAllow = []string{strings.TrimPrefix(h.images.URL, "http://")}
+	w := h.start(cfg, nil, hooks{})
 
 	cases := []struct{ url, reason string }{
 		{h.url("corrupt.jpg"), "the jpeg file is corrupt or truncated"},
@@ -80,8 +83,10 @@ func TestImagesFail(t *testing.T) {
 		{h.url("bomb.jpg"), "the image is 20000x20000 pixels (400 megapixels); the limit is 50 megapixels"},
 		{h.url("bomb.png"), "the image is 20000x20000 pixels"},
 		{h.url("missing.jpg"), "the server answered 404 Not Found"},
-		{"http://10.0.0.1/x.jpg", "the URL leads to 10.0.0.1:80, which is not allowed"},
-		{"http://169.254.169.254/latest/meta-data/", "the URL leads to 169.254.169.254:80, which is not allowed"},
+		{"http://10.0.0.1/x.jpg", "the URL leads to an address that is not allowed"},
+		{"http://169.254.169.254/latest/meta-data/", "the URL leads to an address that is not allowed"},
+		// A name leading to loopback, on a port the allow-list does not open.
+		{"http://localhost:1/x.jpg", "the URL leads to an address that is not allowed"},
 	}
 	ids := map[int64]string{}
 	for _, c := range cases {
@@ -94,6 +99,11 @@ func TestImagesFail(t *testing.T) {
 		p := h.waitStatus(id, productd.ImageStatusDone, productd.ImageStatusFailed)
 		if p.ImageStatus != productd.ImageStatusFailed || !strings.HasPrefix(p.ImageError, "image 1 of 1 (") || !strings.Contains(p.ImageError, reason) {
 			t.Errorf("product %d: %s %q, want failed saying %q", id, p.ImageStatus, p.ImageError, reason)
+		}
+		// image_error is public: where a URL led inside the network is not.
+		// (The URL is the owner's own input.)
+		if _, why, _ := strings.Cut(p.ImageError, "): "); strings.Contains(why, "127.0.0.1") || strings.Contains(why, ":80") {
+			t.Errorf("product %d: image_error %q names an internal address", id, p.ImageError)
 		}
 		reasons[p.ImageError] = true
 	}
