@@ -18,7 +18,8 @@
 // hour, so a chore must be safe to repeat.
 //
 // A Scheduler is used in two phases: Register every chore, then build the
-// client (Client) or run it (Run); registering afterwards is an error.
+// client (Client) or run it (Run, or Start and Stop); registering afterwards
+// is an error.
 //
 //	s := chores.New(pool, chores.Config{}, log)
 //	err := chores.Register(s, CleanupArgs{}, river.WorkFunc(cleanup), time.Minute)
@@ -150,12 +151,21 @@ func (s *Scheduler) Client() (*river.Client[pgx.Tx], error) {
 	return client, nil
 }
 
-// Run starts s's River client and runs the chores until ctx ends. Then it
-// stops taking new work, lets the chores in flight finish (up to
-// Config.StopTimeout, after which their contexts are cancelled), and returns
-// nil. It fails when the client cannot be built or started: no chore
-// registered, or the database away.
+// Run runs s's chores until ctx ends: Start, then Stop once ctx ends. It
+// fails only when Start does.
 func (s *Scheduler) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	s.Stop(ctx)
+	return nil
+}
+
+// Start starts s's River client, building it if Client was not called, and
+// returns once it runs. It fails when no chore is registered, or the client
+// cannot be built or started (the database away).
+func (s *Scheduler) Start(ctx context.Context) error {
 	if len(s.Kinds()) == 0 {
 		return errors.New("start chores: none registered")
 	}
@@ -163,15 +173,26 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := s.log.WithField(logging.FieldComponent, "chores")
 	// River's own context must outlive ctx: cancelling it would cancel the
 	// chores in flight instead of letting them finish.
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start river client: %w", err)
 	}
-	log.WithField("chores", s.Kinds()).Info("chores: started")
-	<-ctx.Done()
+	s.entry().WithField("chores", s.Kinds()).Info("chores: started")
+	return nil
+}
 
+// Stop stops s's River client: it takes no new work and lets the chores in
+// flight finish, up to Config.StopTimeout, after which their contexts are
+// cancelled. It returns when the client has stopped, even if ctx has ended.
+func (s *Scheduler) Stop(ctx context.Context) {
+	s.mu.Lock()
+	client := s.client
+	s.mu.Unlock()
+	if client == nil {
+		return
+	}
+	log := s.entry()
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StopTimeout)
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {
@@ -181,8 +202,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}
 	log.Info("chores: stopped")
-	return nil
 }
+
+func (s *Scheduler) entry() *logrus.Entry { return s.log.WithField(logging.FieldComponent, "chores") }
 
 // riverLevel maps River's log levels to productd's: River reports its
 // routine (job counts every few seconds, leadership) at info, which is debug

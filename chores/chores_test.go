@@ -272,6 +272,7 @@ func TestRunFailsWhenItCannotStart(t *testing.T) {
 	if err := empty.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "none registered") {
 		t.Errorf("Run without chores: %v", err)
 	}
+	empty.Stop(context.Background()) // nothing started: returns at once
 
 	bad := chores.New(nil, chores.Config{JobTimeout: -time.Second}, logging.Discard())
 	if err := chores.Register(bad, tickArgs{}, newRuns().worker(nil), time.Minute); err != nil {

@@ -99,28 +99,26 @@ func run(t testing.TB, r *relay.Relay) {
 }
 
 // runWith runs r and its chores, with the chores' settings cfg, until the
-// returned stop is called or the test ends. The chores stop first: a sweep
-// publishes through r.
+// returned stop is called or the test ends. The chores start first and stop
+// first: a sweep publishes through r.
 func runWith(t testing.TB, r *relay.Relay, cfg chores.Config) (stop func()) {
 	t.Helper()
 	s := chores.New(relay.Pool(r), cfg, testLogger(t))
 	if err := r.RegisterChores(s); err != nil {
 		t.Fatal(err)
 	}
-	relayCtx, stopRelay := context.WithCancel(context.Background())
-	choresCtx, stopChores := context.WithCancel(context.Background())
-	relayDone, choresDone := make(chan error, 1), make(chan error, 1)
-	go func() { relayDone <- r.Run(relayCtx) }()
-	go func() { choresDone <- s.Run(choresCtx) }()
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			stopChores()
-			if err := <-choresDone; err != nil {
-				t.Errorf("chores run: %v", err)
-			}
-			stopRelay()
-			if err := <-relayDone; err != nil {
+			s.Stop(context.Background())
+			cancel()
+			if err := <-done; err != nil {
 				t.Errorf("relay run: %v", err)
 			}
 		})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/productd/productd/broker"
@@ -31,15 +30,20 @@ func setupRelay(a *app) (closeBroker func(), err error) {
 }
 
 // runRelay publishes the outbox to RabbitMQ and runs the process's chores
-// until ctx is cancelled. The chores stop first, within the shutdown
+// until ctx is cancelled. The chores start first, so that a River that
+// cannot start stops the role at once, and stop first, within the shutdown
 // timeout, because the outbox sweep publishes through the relay; then the
 // relay lets its drain in flight finish and returns.
 func runRelay(ctx context.Context, a *app) error {
+	if err := a.chores.Start(ctx); err != nil {
+		return err
+	}
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
 	relayDone := make(chan error, 1)
 	go func() { relayDone <- a.relay.Run(relayCtx) }()
-	err := a.chores.Run(ctx)
+	<-ctx.Done()
+	a.chores.Stop(ctx)
 	stopRelay()
-	return errors.Join(err, <-relayDone)
+	return <-relayDone
 }
