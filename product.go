@@ -49,6 +49,12 @@ type Product struct {
 	ImageStatus      ImageStatus `json:"image_status"`
 	ImageError       string      `json:"image_error,omitempty"`
 
+	// Uploads are the entries of Images that were uploaded with the request
+	// that creates the product: the product owns their stored objects, which
+	// go when it does or when a change of images drops them. Set only on
+	// the way in; never read back.
+	Uploads []Upload `json:"-"`
+
 	// Version grows by one with every change of the row; caches order
 	// values by it. ImagesVersion is the Version at which Images last
 	// changed: events carry it, and the image worker's result is written
@@ -131,6 +137,18 @@ type ProductUpdate struct {
 	Description *string
 	Price       *Price
 	Images      *[]string
+	// Uploads are the entries of Images uploaded with this request, which
+	// the product comes to own, as in Product.Uploads.
+	Uploads []Upload
+}
+
+// Upload is an image file stored for a product by the request that creates
+// or changes it.
+type Upload struct {
+	// Key names the stored object.
+	Key string
+	// URL is its public URL, the entry of the product's images.
+	URL string
 }
 
 // Validate checks the fields that are set by the same rules as Product.Validate.

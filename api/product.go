@@ -66,7 +66,7 @@ func (s *Server) createProduct(c *gin.Context) {
 	}
 	var p *productd.Product
 	var hash []byte
-	var stored []string // originals uploaded with this request
+	var stored []productd.Upload // originals uploaded with this request
 	if kind == bodyMultipart {
 		p, hash, stored, err = s.decodeMultipartCreate(c)
 	} else {
@@ -81,8 +81,9 @@ func (s *Server) createProduct(c *gin.Context) {
 	}
 	created, err := s.cfg.Products.CreateProduct(c.Request.Context(), p, key)
 	if err != nil || created.Replayed {
-		// Nothing of this request was committed: its uploads are orphans.
-		s.deleteOriginals(c, stored)
+		// No product claimed this request's uploads, unless a commit the
+		// error hides did: the release removes only unclaimed ones.
+		s.releaseUploads(c, stored)
 	}
 	if err != nil {
 		s.error(c, err)
@@ -160,17 +161,6 @@ func idempotencyKey(c *gin.Context) (*productd.IdempotencyKey, error) {
 		return nil, productd.Errorf(productd.EINVALID, "%s contains control characters", IdempotencyKeyHeader)
 	}
 	return &productd.IdempotencyKey{Key: key}, nil
-}
-
-// deleteOriginals removes uploads that no committed product refers to.
-// A failure is logged, not returned: the client's answer does not change.
-func (s *Server) deleteOriginals(c *gin.Context, urls []string) {
-	if len(urls) == 0 || s.cfg.Originals == nil {
-		return
-	}
-	if err := s.cfg.Originals.DeleteOriginals(c.Request.Context(), urls); err != nil {
-		s.cfg.Log.WithField(requestIDKey, c.GetString(requestIDKey)).WithError(err).Warn("remove orphaned originals")
-	}
 }
 
 func (s *Server) getProduct(c *gin.Context) {
@@ -302,7 +292,7 @@ func (s *Server) updateProduct(c *gin.Context) {
 		return
 	}
 	var upd productd.ProductUpdate
-	var stored []string
+	var stored []productd.Upload
 	if kind == bodyMultipart {
 		upd, stored, err = s.decodeMultipartUpdate(c)
 	} else {
@@ -314,7 +304,7 @@ func (s *Server) updateProduct(c *gin.Context) {
 	}
 	p, err := s.cfg.Products.UpdateProduct(c.Request.Context(), id, upd)
 	if err != nil {
-		s.deleteOriginals(c, stored)
+		s.releaseUploads(c, stored)
 		s.error(c, err)
 		return
 	}

@@ -36,7 +36,8 @@ func TestProductDeletedWhileProcessing(t *testing.T) {
 }
 
 // A product whose images change while the old ones are processed keeps its
-// new state; the old result is dropped.
+// new state; the old result is dropped, and the objects the old run stored
+// are removed: their keys belong to images nobody has any more.
 func TestImagesChangedWhileProcessing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -56,6 +57,9 @@ func TestImagesChangedWhileProcessing(t *testing.T) {
 	}
 	if got, _ := h.products.FindProductByID(context.Background(), p.ID); got.ImageStatus != productd.ImageStatusPending {
 		t.Fatalf("status %s: the stale result was written", got.ImageStatus)
+	}
+	if keys := h.keys(p.ID); len(keys) != 0 {
+		t.Fatalf("the stale run left %v", keys)
 	}
 }
 

@@ -203,6 +203,9 @@ func (w *Worker) process(ctx context.Context, log *logrus.Entry, ev productd.Eve
 	defer recoverAs(log, &err)
 	switch ev.Type {
 	case productd.EventProductCreated, productd.EventProductImagesChanged:
+		if err := w.removeReplaced(ctx, log, ev); err != nil {
+			return false, err
+		}
 		if len(ev.Images) == 0 {
 			return false, nil // the product's image_status is none, and stays so
 		}

@@ -22,18 +22,14 @@ func TestImagesDone(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	w := h.start(testConfig(), nil, hooks{})
-	ctx := context.Background()
 
 	a, evA := h.create(h.url("photo.jpg"), h.url("photo-exif6.jpg"))
-	upload, err := h.store.PutOriginal(ctx, "image/webp", imagetest.Read(t, "photo.webp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, evB := h.create(upload)
+	upload := h.upload("image/webp", imagetest.Read(t, "photo.webp"))
+	b, evB := h.createOwning([]productd.Upload{upload})
 	h.publish(evA, nil)
 	h.publish(evB, nil)
 
-	originals := map[string]string{h.url("photo.jpg"): "photo.jpg", h.url("photo-exif6.jpg"): "photo-exif6.jpg", upload: "photo.webp"}
+	originals := map[string]string{h.url("photo.jpg"): "photo.jpg", h.url("photo-exif6.jpg"): "photo-exif6.jpg", upload.URL: "photo.webp"}
 	for _, p := range []*productd.Product{a, b} {
 		got := h.waitStatus(p.ID, productd.ImageStatusDone, productd.ImageStatusFailed)
 		if got.ImageStatus != productd.ImageStatusDone || got.ImageError != "" || len(got.CompressedImages) != len(p.Images) {
@@ -269,11 +265,8 @@ func TestDeleteRemovesObjects(t *testing.T) {
 	h := newHarness(t)
 	h.start(testConfig(), nil, hooks{})
 	ctx := context.Background()
-	upload, err := h.store.PutOriginal(ctx, "image/png", imagetest.Read(t, "alpha.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, ev := h.create(h.url("photo.jpg"), upload)
+	upload := h.upload("image/png", imagetest.Read(t, "alpha.png"))
+	p, ev := h.createOwning([]productd.Upload{upload}, h.url("photo.jpg"))
 	other, otherEv := h.create(h.url("photo.jpg"))
 	h.publish(ev, nil)
 	h.publish(otherEv, nil)

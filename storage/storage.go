@@ -4,9 +4,11 @@
 //
 // Two prefixes are public: PrefixOriginals holds files uploaded through the
 // API, one unique key per upload, and PrefixProducts holds the compressed
-// images, under keys derived from the product, the image's index and the
-// hash of its original, so that processing the same event twice overwrites
-// an object instead of adding one.
+// images, under keys derived from the product, its images version, the
+// image's index and the hash of its original, so that processing the same
+// event twice overwrites an object instead of adding one. The store never
+// decides which objects a product owns: it deletes what it is told to, and
+// a product's own prefix.
 package storage
 
 import (

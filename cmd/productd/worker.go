@@ -10,6 +10,7 @@ import (
 	"github.com/productd/productd/imageworker"
 	"github.com/productd/productd/internal/backoff"
 	"github.com/productd/productd/storage"
+	"github.com/productd/productd/uploads"
 )
 
 // runWorker compresses product images until ctx is cancelled, then lets the
@@ -36,7 +37,7 @@ func runWorker(ctx context.Context, a *app) error {
 }
 
 // setupStorage connects the object storage that keeps uploaded originals
-// and sets a.originals. A MinIO that does not answer at start is no reason to
+// and sets a.originals, which records them in Postgres. A MinIO that does not answer at start is no reason to
 // stop: uploads fail with 503 until it answers, and the bucket and its read
 // policy are set up in the background as soon as it does.
 func setupStorage(ctx context.Context, a *app) error {
@@ -44,7 +45,7 @@ func setupStorage(ctx context.Context, a *app) error {
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	a.originals = store
+	a.originals = uploads.New(uploads.Config{}, a.pool, store, a.log)
 	go ensureBucket(ctx, a, store)
 	return nil
 }
