@@ -50,6 +50,19 @@ type Config struct {
 	// StatusInterval is how often the relay reads the maintenance switch
 	// and writes its status row (see SetPaused and ReadStatuses). Default 1s.
 	StatusInterval time.Duration
+
+	// StopTimeout bounds Run's shutdown once its context ends: the batches
+	// in flight get it to finish, then are cut short (rows whose marks are
+	// lost stay pending and are published again). Run returns within
+	// StopTimeout plus the broker's Config.CloseTimeout. Default 30s.
+	StopTimeout time.Duration
+
+	// MarkTimeout bounds each statement that records a batch's outcome once
+	// the broker has answered: releasing the unanswered rows, marking the
+	// failed ones, the commit. They run even after the drain's context has
+	// ended, so that confirmed messages are not published twice, but no
+	// longer than this. Zero means DefaultMarkTimeout (10s).
+	MarkTimeout time.Duration
 }
 
 // Defaults of Config.
@@ -64,6 +77,8 @@ const (
 	DefaultRetentionInterval  = time.Minute
 	DefaultPublishedRetention = time.Hour
 	DefaultRetentionBatch     = 5000
+	DefaultStopTimeout        = 30 * time.Second
+	DefaultMarkTimeout        = 10 * time.Second
 	DefaultStatusInterval     = time.Second
 )
 
@@ -89,12 +104,14 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.SweepInterval, DefaultSweepInterval)
 	setDur(&c.RetentionInterval, DefaultRetentionInterval)
 	setDur(&c.PublishedRetention, DefaultPublishedRetention)
+	setDur(&c.StopTimeout, DefaultStopTimeout)
+	setDur(&c.MarkTimeout, DefaultMarkTimeout)
 	setDur(&c.StatusInterval, DefaultStatusInterval)
 	if c.BatchSize < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 || c.RetentionBatch < 0 {
 		return Config{}, errors.New("relay: BatchSize, Concurrency, MaxAttempts and RetentionBatch must be positive")
 	}
 	for _, d := range []time.Duration{c.RetryBase, c.RetryMax, c.ConfirmTimeout, c.SweepInterval, c.RetentionInterval,
-		c.PublishedRetention, c.StatusInterval} {
+		c.PublishedRetention, c.StopTimeout, c.StatusInterval, c.MarkTimeout} {
 		if d < 0 {
 			return Config{}, errors.New("relay: durations must be positive")
 		}

@@ -338,9 +338,9 @@ func expectNothingLost(t testing.TB, pool *pgxpool.Pool, queue string, total int
 	}
 }
 
-// awaitStartSweep waits for the sweep that a relay's River client runs on
-// start to complete; with a long Config.SweepInterval nothing but a
-// notification publishes after it.
+// awaitStartSweep waits for the sweep that a relay's chores run on start to
+// complete (it has asked the relay for a drain); with a long
+// Config.SweepInterval no other sweep follows it.
 func awaitStartSweep(t testing.TB, pool *pgxpool.Pool) {
 	t.Helper()
 	await(t, "the sweep that runs on start", func() bool {

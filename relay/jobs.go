@@ -24,8 +24,8 @@ func (RetentionArgs) Kind() string { return "outbox_retention" }
 // RegisterChores registers r's chores with s: the sweep every
 // Config.SweepInterval, the safety net behind the LISTEN wake-ups and what
 // publishes rows whose retry time has come, and the retention of published
-// rows every Config.RetentionInterval. A sweep publishes through r, so run
-// s only while r runs: stop s before r's Run returns.
+// rows every Config.RetentionInterval. A sweep only wakes r, which drains
+// while its Run runs.
 func (r *Relay) RegisterChores(s *chores.Scheduler) error {
 	if err := chores.Register(s, SweepArgs{}, &sweepWorker{r: r}, r.cfg.SweepInterval); err != nil {
 		return fmt.Errorf("relay: %w", err)
@@ -41,32 +41,12 @@ type sweepWorker struct {
 	r *Relay
 }
 
-// Work drains the outbox once the relay runs (and so follows the
-// maintenance switch). Neither an absent broker nor running out of time on a
-// large backlog is the job's failure: the relay is paused, or has made
-// progress, and the next period carries on.
-func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
-	select {
-	case <-w.r.running:
-	case <-ctx.Done():
-		return nil
-	}
-	n, err := w.r.Drain(ctx)
-	if isBrokerAway(err) {
-		w.r.log.WithError(err).Debug("relay: sweep skipped, broker unavailable")
-		return nil
-	}
-	if err != nil && ctx.Err() != nil {
-		w.r.log.WithField("published", n).Info("relay: sweep stopped at its time limit; the next one carries on")
-		return nil
-	}
-	if err != nil {
-		w.r.stats.errors.Add(1)
-		return fmt.Errorf("sweep outbox: %w", err)
-	}
-	if n > 0 {
-		w.r.log.WithField("published", n).Debug("relay: sweep published rows")
-	}
+// Work asks the relay for a drain and returns. The drain runs in Run's
+// dispatcher, like a notification's: it follows the maintenance switch, waits
+// for an absent broker, is retried after a failure, and is bounded by Run's
+// shutdown, none of which a run of this job would have to repeat.
+func (w *sweepWorker) Work(context.Context, *river.Job[SweepArgs]) error {
+	w.r.signal()
 	return nil
 }
 

@@ -5,9 +5,10 @@
 // outbox.NotifyChannel, which each outbox insert notifies at commit, and
 // drains the outbox at once: a commit reaches the broker within milliseconds.
 // RegisterChores adds two chores to the process's chores.Scheduler (River):
-// a sweep every Config.SweepInterval that drains too, the safety net for a
-// lost notification and what publishes rows whose retry time has come; and
-// the deletion of old published rows.
+// a sweep every Config.SweepInterval, on whichever process River elected
+// leader, that wakes the relay for a drain too: the safety net for a lost
+// notification, and what publishes rows whose retry time has come; and the
+// deletion of old published rows.
 //
 // A drain claims due rows in batches with FOR UPDATE SKIP LOCKED, publishes
 // each batch with publisher confirms, and in the same transaction marks the
@@ -32,6 +33,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
@@ -51,9 +53,11 @@ type Relay struct {
 
 	// wake asks the dispatcher for a drain; one pending request is enough.
 	wake chan struct{}
-	// running is closed once Run has read the maintenance switch; the sweep
-	// chore, run by the process's chores.Scheduler beside Run, waits for it.
-	running chan struct{}
+
+	// halt ends when Run's shutdown runs out of time: the batches still in
+	// flight are cut short. haltNow ends it.
+	halt    context.Context
+	haltNow context.CancelFunc
 
 	stats counters
 	// maint follows the maintenance switch and reports the relay's status.
@@ -75,26 +79,26 @@ func New(pool *pgxpool.Pool, b *broker.Broker, cfg Config, log *logrus.Logger) (
 		return nil, err
 	}
 	r := &Relay{
-		cfg:     cfg,
-		pool:    pool,
-		broker:  b,
-		pub:     b.NewPublisher(cfg.ConfirmTimeout),
-		log:     log.WithField(logging.FieldComponent, "relay"),
-		wake:    make(chan struct{}, 1),
-		running: make(chan struct{}),
+		cfg:    cfg,
+		pool:   pool,
+		broker: b,
+		pub:    b.NewPublisher(cfg.ConfirmTimeout),
+		log:    log.WithField(logging.FieldComponent, "relay"),
+		wake:   make(chan struct{}, 1),
 	}
+	r.halt, r.haltNow = context.WithCancel(context.Background())
 	return r, nil
 }
 
 // Run relays until ctx ends: it starts the LISTEN wake-ups and drains once
-// at start. When ctx ends it stops taking new work, lets the drain in
-// flight finish, and returns nil.
+// at start, and drains whenever the sweep chore asks. When ctx ends it stops
+// taking new work, lets the batches in flight finish, and returns nil,
+// within Config.StopTimeout (plus the broker's close timeout) whatever the
+// broker and the database do. A Relay runs once.
 func (r *Relay) Run(ctx context.Context) error {
-	// The switch is read before anything can drain: the sweep chore and the
-	// listener's first wake-up would otherwise publish rows that a pause
-	// holds.
+	// The switch is read before anything can drain: the listener's first
+	// wake-up, or a sweep's, would otherwise publish rows that a pause holds.
 	r.loadControl(ctx)
-	close(r.running)
 	r.log.WithFields(logrus.Fields{
 		"batch_size": r.cfg.BatchSize, "concurrency": r.cfg.Concurrency, "max_attempts": r.cfg.MaxAttempts,
 		"sweep_interval": r.cfg.SweepInterval.String(),
@@ -106,6 +110,14 @@ func (r *Relay) Run(ctx context.Context) error {
 	wg.Go(func() { r.maintain(ctx) })
 	r.signal()
 	<-ctx.Done()
+
+	// The batches in flight get Config.StopTimeout to finish; then they are
+	// cut short.
+	halt := time.AfterFunc(r.cfg.StopTimeout, func() {
+		r.log.Warn("relay: batches still running at the stop timeout; cutting them short")
+		r.haltNow()
+	})
+	defer halt.Stop()
 	wg.Wait()
 	if err := r.pub.Close(); err != nil {
 		r.log.WithError(err).Debug("relay: close publisher channel")

@@ -18,7 +18,7 @@ import (
 // processes hold the client without running it, for what only reads through
 // it.
 func setupChores(a *app) error {
-	a.chores = chores.New(a.pool, chores.Config{StopTimeout: a.cfg.ShutdownTimeout}, a.log)
+	a.chores = chores.New(a.pool, chores.Config{StopTimeout: a.cfg.ShutdownTimeout / 10}, a.log)
 	// The API's idempotency keys live in its database tables; their owner
 	// registers their retention.
 	if err := db.RegisterKeyRetention(a.chores, a.pool, db.KeyRetentionConfig{}, a.log); err != nil {

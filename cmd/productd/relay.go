@@ -16,11 +16,13 @@ import (
 // the API keeps accepting writes into the outbox, and the relay catches up
 // when it returns.
 func setupRelay(a *app) (closeBroker func(), err error) {
-	b, err := broker.New(broker.Config{URL: a.cfg.AMQPURL, ConnectionName: "productd relay"}, a.log)
+	b, err := broker.New(broker.Config{
+		URL: a.cfg.AMQPURL, ConnectionName: "productd relay", CloseTimeout: a.cfg.ShutdownTimeout / 10,
+	}, a.log)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	r, err := relay.New(a.pool, b, relay.Config{}, a.log)
+	r, err := relay.New(a.pool, b, relay.Config{StopTimeout: a.cfg.ShutdownTimeout * 6 / 10}, a.log)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("relay: %w", err)
@@ -30,10 +32,11 @@ func setupRelay(a *app) (closeBroker func(), err error) {
 }
 
 // runRelay publishes the outbox to RabbitMQ and runs the process's chores
-// until ctx is cancelled. The chores start first, so that a River that
-// cannot start stops the role at once, and stop first, within the shutdown
-// timeout, because the outbox sweep publishes through the relay; then the
-// relay lets its drain in flight finish and returns.
+// until ctx is cancelled, then returns within the shutdown timeout whatever
+// the broker does: the chores get a tenth of it to stop (see setupChores),
+// the relay's batches six tenths (relay.Config.StopTimeout), closing the
+// publishing channel and the connection a tenth each. The chores start
+// first, so that a River that cannot start stops the role at once.
 func runRelay(ctx context.Context, a *app) error {
 	if err := a.chores.Start(ctx); err != nil {
 		return err

@@ -14,21 +14,25 @@ import (
 )
 
 // runWorker compresses product images until ctx is cancelled, then lets the
-// images in flight finish within two thirds of the shutdown timeout and
-// returns the rest to the queue.
+// images in flight finish within six tenths of the shutdown timeout and
+// returns the rest to the queue. Closing the consumer's channel, the
+// publisher's and the connection wait a tenth each at most, so that the
+// role stops within the shutdown timeout whatever the broker does.
 func runWorker(ctx context.Context, a *app) error {
 	store, err := storage.New(storageConfig(a.cfg))
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	b, err := broker.New(broker.Config{URL: a.cfg.AMQPURL, ConnectionName: "productd worker"}, a.log)
+	b, err := broker.New(broker.Config{
+		URL: a.cfg.AMQPURL, ConnectionName: "productd worker", CloseTimeout: a.cfg.ShutdownTimeout / 10,
+	}, a.log)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer b.Close()
 	w, err := imageworker.New(imageworker.Config{
 		FetchAllow:   a.cfg.ImageFetchAllow,
-		DrainTimeout: a.cfg.ShutdownTimeout * 2 / 3,
+		DrainTimeout: a.cfg.ShutdownTimeout * 6 / 10,
 	}, a.products, store, b, a.log)
 	if err != nil {
 		return err
