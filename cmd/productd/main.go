@@ -36,6 +36,7 @@ import (
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/relay"
+	"github.com/productd/productd/uploads"
 )
 
 const usage = `usage: productd [all|api|relay|worker]
@@ -80,8 +81,9 @@ type app struct {
 	products productd.ProductService
 	// checks collects the readiness checks that /readyz runs.
 	checks *api.Checks
-	// originals stores images uploaded through the API; nil refuses uploads.
-	originals api.OriginalStore
+	// originals stores images uploaded through the API and records who
+	// owns them.
+	originals *uploads.Store
 	// chores holds the process's River client and every chore registered
 	// with it; the relay role runs it (see setupChores).
 	chores *chores.Scheduler
