@@ -43,6 +43,10 @@ help: ## Show this list of targets
 services: ## Start Postgres, RabbitMQ, Redis and MinIO on 127.0.0.1 (idempotent)
 	@$(SERVICES) up
 
+.PHONY: tools
+tools: ## Install what the tests need beyond the services (Debian's chromium)
+	@$(SERVICES) tools
+
 .PHONY: services-down
 services-down: ## Stop the services that `make services` itself started
 	@$(SERVICES) down
@@ -75,7 +79,7 @@ run: services build ## Start the services, migrate, and run productd in the fore
 ## Quality
 
 .PHONY: test
-test: deps services ## Run every test (race detector, coverage over all packages) and print total coverage
+test: deps services tools ## Run every test (race detector, coverage over all packages) and print total coverage
 	$(GO) test $(TEST_FLAGS) -coverpkg=./... -coverprofile=$(COVERPROFILE) ./...
 	@$(GO) tool cover -func=$(COVERPROFILE) | tail -n 1
 

@@ -87,6 +87,12 @@ type Config struct {
 	// River UI. Empty means they answer loopback clients only.
 	OpsToken string
 
+	// ManagementURL (MANAGEMENT_URL, default empty) is RabbitMQ's
+	// management API, which the ops console reads queue depths and rates
+	// from, e.g. http://user:pass@rabbit:15672. Empty means port 15672 on
+	// the first AMQP_URL host, with that URL's credentials.
+	ManagementURL string
+
 	// ImageFetchAllow (IMAGE_FETCH_ALLOW, comma-separated, default empty)
 	// lists host names, IP addresses and CIDRs, each with an optional port,
 	// the image worker may fetch from although the SSRF guard would refuse
@@ -154,6 +160,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		HTTPAddr:        r.hostPort("HTTP_ADDR", ":8080"),
 		TrustedProxies:  r.prefixes("TRUSTED_PROXIES"),
 		OpsToken:        r.str("OPS_TOKEN", ""),
+		ManagementURL:   r.managementURL("MANAGEMENT_URL"),
 		ImageFetchAllow: r.allowList("IMAGE_FETCH_ALLOW"),
 		LogLevel:        r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:       r.oneOf("LOG_FORMAT", "json", "json", "text"),
@@ -262,6 +269,14 @@ func (r *reader) amqpURLs(name, def string) string {
 func parsePostgres(s string) error { _, err := pgx.ParseConfig(s); return err }
 func parseAMQP(s string) error     { _, err := amqp.ParseURI(s); return err }
 func parseRedis(s string) error    { _, err := redis.ParseURL(s); return err }
+
+// managementURL reads an optional http(s) URL.
+func (r *reader) managementURL(name string) string {
+	if v := r.str(name, ""); v != "" {
+		return r.checkURL(name, v, "http", "https")
+	}
+	return ""
+}
 
 func (r *reader) hostPort(name, def string) string {
 	v := r.str(name, def)

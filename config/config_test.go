@@ -38,7 +38,7 @@ func TestDefaults(t *testing.T) {
 		c.S3Endpoint != want.S3Endpoint || c.S3AccessKey != want.S3AccessKey || c.S3SecretKey != want.S3SecretKey ||
 		c.S3Bucket != want.S3Bucket || c.S3PublicURL != want.S3PublicURL || c.HTTPAddr != want.HTTPAddr ||
 		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout ||
-		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL || len(c.TrustedProxies) != 0 {
+		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL || len(c.TrustedProxies) != 0 || c.ManagementURL != "" {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
 	}
 }
@@ -59,6 +59,7 @@ func TestOverrides(t *testing.T) {
 		"LOG_FORMAT":        "text",
 		"SHUTDOWN_TIMEOUT":  "5s",
 		"TRUSTED_PROXIES":   " 10.0.0.7, 192.168.1.9/24,::1 ,fd00::/8",
+		"MANAGEMENT_URL":    "https://ops:pw@rabbit-mgmt:15671",
 		// The seed's variables lose to DATABASE_URL.
 		"POSTGRES_HOST": "ignored",
 	}))
@@ -68,7 +69,8 @@ func TestOverrides(t *testing.T) {
 	if c.DatabaseURL != "postgres://u:p@db:5433/cat" || c.AMQPURL != "amqps://rabbit/" || c.RedisURL != "redis://cache:6380/2" ||
 		c.S3Endpoint != "s3.example.com:443" || !c.S3UseSSL || c.S3PublicURL != "https://cdn.example.com/img" ||
 		c.HTTPAddr != "127.0.0.1:9090" || c.OpsToken != "t0ken" || c.LogLevel != "debug" || c.LogFormat != "text" ||
-		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8:8080|images.example.com:*" {
+		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8:8080|images.example.com:*" ||
+		c.ManagementURL != "https://ops:pw@rabbit-mgmt:15671" {
 		t.Errorf("overrides: %+v", *c)
 	}
 	// Bare addresses are one-address prefixes; host bits are masked off.
@@ -110,6 +112,7 @@ func TestBadValues(t *testing.T) {
 		"IMAGE_FETCH_ALLOW": "10.0.0.0/99",
 		"S3_PUBLIC_URL":     "ftp://x",
 		"TRUSTED_PROXIES":   "10.0.0.1,proxy.example.com",
+		"MANAGEMENT_URL":    "amqp://rabbit:15672",
 	} {
 		_, err := config.FromLookup(lookup(map[string]string{name: value}))
 		if err == nil {

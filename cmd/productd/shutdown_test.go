@@ -58,17 +58,9 @@ func TestRolesStopWithinTheShutdownTimeoutBehindABrokerThatStopsAnswering(t *tes
 			want := map[string]string{"relay": `"msg":"relay: started"`, "worker": `"msg":"broker: consuming"`}[role]
 			await(t, logs, "the role to start", func() (bool, string) { return logs.contains(want), "not yet" })
 
-			if role == "relay" {
-				// The drain on start opens the publishing channel.
-				await(t, logs, "the sweep on start", func() (bool, string) {
-					var n int
-					err := pool.QueryRow(context.Background(),
-						`SELECT count(*) FROM river_job WHERE kind = 'outbox_sweep' AND state = 'completed'`).Scan(&n)
-					return err == nil && n > 0, "not completed"
-				})
-			}
-			proxy.Blackhole("hole")
-			if role == "relay" {
+			// A row committed and notified; the relay publishes it.
+			addRow := func() {
+				t.Helper()
 				_, err := pool.Exec(context.Background(), `
 					INSERT INTO outbox (event_id, event_type, product_id, payload)
 					VALUES (gen_random_uuid(), 'product.created', 1, '{}')`)
@@ -78,11 +70,25 @@ func TestRolesStopWithinTheShutdownTimeoutBehindABrokerThatStopsAnswering(t *tes
 				if err != nil {
 					t.Fatal(err)
 				}
+			}
+			if role == "relay" {
+				// A first row, published: the relay has its publishing
+				// channel.
+				addRow()
+				await(t, logs, "the first row to be published", func() (bool, string) {
+					var n int
+					err := pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE status = 'published'`).Scan(&n)
+					return err == nil && n == 1, fmt.Sprintf("%d published (%v)", n, err)
+				})
+			}
+			proxy.Blackhole("hole")
+			if role == "relay" {
+				addRow()
 				// The message reaches the queue; its confirmation never
 				// comes back.
 				await(t, logs, "a batch to wait for its confirmation", func() (bool, string) {
 					n, err := queueDepth(vhost, broker.DefaultWorkQueue)
-					return err == nil && n == 1, fmt.Sprintf("%d messages (%v)", n, err)
+					return err == nil && n == 2, fmt.Sprintf("%d messages (%v)", n, err)
 				})
 			}
 
