@@ -2,7 +2,9 @@
 #
 # Every target that talks to Postgres, RabbitMQ, Redis or MinIO first runs
 # scripts/services up, which starts (and if needed installs or builds) them
-# and is a sub-second no-op when they already answer.
+# and is a sub-second no-op when they already answer. Every target that
+# compiles first runs scripts/services deps: the image worker binds libvips
+# through cgo, so building needs a C compiler and libvips-dev.
 
 .DEFAULT_GOAL := help
 
@@ -41,6 +43,10 @@ help: ## Show this list of targets
 services: ## Start Postgres, RabbitMQ, Redis and MinIO on 127.0.0.1 (idempotent)
 	@$(SERVICES) up
 
+.PHONY: tools
+tools: ## Install what the tests need beyond the services (Debian's chromium)
+	@$(SERVICES) tools
+
 .PHONY: services-down
 services-down: ## Stop the services that `make services` itself started
 	@$(SERVICES) down
@@ -49,10 +55,14 @@ services-down: ## Stop the services that `make services` itself started
 services-status: ## Show whether each service answers, and who started it
 	@$(SERVICES) status
 
+.PHONY: deps
+deps: ## Install what building needs besides Go: a C compiler and libvips-dev (idempotent)
+	@$(SERVICES) deps
+
 ## Build and run
 
 .PHONY: build
-build: ## Build bin/productd
+build: deps ## Build bin/productd
 	$(GO) build -o $(BIN) ./cmd/productd
 
 .PHONY: run
@@ -69,12 +79,12 @@ run: services build ## Start the services, migrate, and run productd in the fore
 ## Quality
 
 .PHONY: test
-test: services ## Run every test (race detector, coverage over all packages) and print total coverage
+test: deps services tools ## Run every test (race detector, coverage over all packages) and print total coverage
 	$(GO) test $(TEST_FLAGS) -coverpkg=./... -coverprofile=$(COVERPROFILE) ./...
 	@$(GO) tool cover -func=$(COVERPROFILE) | tail -n 1
 
 .PHONY: lint
-lint: ## go mod tidy (must change nothing), gofmt (must list nothing), go vet (with and without the chaos tag), staticcheck
+lint: deps ## go mod tidy (must change nothing), gofmt (must list nothing), go vet (with and without the chaos tag), staticcheck
 	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy and commit the result"; exit 1; }
 	@unformatted=$$($(GO_SOURCES) | xargs -0 -r $(GOFMT) -l); \
 	if [ -n "$$unformatted" ]; then \
@@ -88,7 +98,7 @@ lint: ## go mod tidy (must change nothing), gofmt (must list nothing), go vet (w
 # cannot reach, so neither lint nor CI depends on it: run it where that host
 # answers.
 .PHONY: vuln
-vuln: ## govulncheck: needs https://vuln.go.dev, unreachable from the build machines, so not in lint or CI
+vuln: deps ## govulncheck: needs https://vuln.go.dev, unreachable from the build machines, so not in lint or CI
 	$(GOVULNCHECK) ./...
 
 .PHONY: fmt
@@ -102,18 +112,18 @@ cover-html: ## Turn coverage.out (from make test) into coverage.html
 	@echo "open coverage.html"
 
 .PHONY: bench
-bench: services ## Run every benchmark against its ceiling and print DESIGN's table (~15 min)
+bench: deps services ## Run every benchmark against its ceiling and print DESIGN's table (~15 min)
 	@scripts/bench
 
 .PHONY: bench-quick
-bench-quick: services ## Shorter runs of every benchmark, for a look (~4 min)
+bench-quick: deps services ## Shorter runs of every benchmark, for a look (~4 min)
 	@scripts/bench quick
 
 # The drills take the real, shared broker and Redis away (rabbitmqctl
 # stop_app, SHUTDOWN NOSAVE), so they run one package at a time and never
 # beside other tests. CHAOS_OUTAGE sets how long RabbitMQ stays down (1m).
 .PHONY: chaos
-chaos: services ## Chaos drills: stop the real RabbitMQ and Redis under load (~2 min)
+chaos: deps services ## Chaos drills: stop the real RabbitMQ and Redis under load (~2 min)
 	$(GO) test -count=1 -p 1 -tags chaos -run Chaos -v ./relay/ ./cache/
 	@$(SERVICES) up
 

@@ -29,10 +29,14 @@ type Event struct {
 	Type           EventType `json:"type"`
 	ProductID      int64     `json:"product_id"`
 	ProductVersion int64     `json:"product_version"`
-	// Images are the product's original image URLs at ProductVersion. For a
-	// ProductDeleted event they are the images the product had, and
-	// CompressedImages the compressed ones, so their objects can be removed.
-	Images           []string  `json:"images"`
-	CompressedImages []string  `json:"compressed_images,omitempty"`
-	OccurredAt       time.Time `json:"occurred_at"`
+	// Images are the product's original image URLs at ProductVersion; for a
+	// ProductDeleted event, the images it had.
+	Images []string `json:"images"`
+	// RemoveObjects are the storage keys of uploads the product owned and
+	// the change released (images dropped by an ImagesChanged event, all of
+	// them for a ProductDeleted one): no product owns them any more, so the
+	// consumer removes them. Compressed images need no list: they live under
+	// the product's own prefix.
+	RemoveObjects []string  `json:"remove_objects,omitempty"`
+	OccurredAt    time.Time `json:"occurred_at"`
 }

@@ -50,6 +50,12 @@ type Product struct {
 	ImageStatus      ImageStatus `json:"image_status"`
 	ImageError       string      `json:"image_error,omitempty"`
 
+	// Uploads are the entries of Images that were uploaded with the request
+	// that creates the product: the product owns their stored objects, which
+	// go when it does or when a change of images drops them. Set only on
+	// the way in; never read back.
+	Uploads []Upload `json:"-"`
+
 	// Version grows by one with every change of the row; caches order
 	// values by it. ImagesVersion is the Version at which Images last
 	// changed: events carry it, and the image worker's result is written
@@ -132,6 +138,18 @@ type ProductUpdate struct {
 	Description *string
 	Price       *Price
 	Images      *[]string
+	// Uploads are the entries of Images uploaded with this request, which
+	// the product comes to own, as in Product.Uploads.
+	Uploads []Upload
+}
+
+// Upload is an image file stored for a product by the request that creates
+// or changes it.
+type Upload struct {
+	// Key names the stored object.
+	Key string
+	// URL is its public URL, the entry of the product's images.
+	URL string
 }
 
 // Validate checks the fields that are set by the same rules as Product.Validate.
@@ -286,6 +304,41 @@ type ProductService interface {
 	// result (a transient failure, or the worker's own shutdown), so that it
 	// is not taken for a run that never ended.
 	FinishImageRun(ctx context.Context, productID, imagesVersion int64) error
+
+	// RescheduleImages schedules the product's images to be processed again,
+	// as a change of images would, and records the reason; the images_changed
+	// event commits with it. It returns an ENOTFOUND error for a missing
+	// product and an ECONFLICT one when the product has no images or does
+	// not meet r's conditions.
+	RescheduleImages(ctx context.Context, r Reschedule) (*Product, error)
+}
+
+// Reschedule asks for a product's images to be processed again: their
+// images version moves on (so that every message about the old one becomes
+// stale), their status is pending, their runs and result are cleared.
+type Reschedule struct {
+	ProductID int64
+	// Reason says who asks and why. It is recorded on the product with the
+	// count of its re-schedules (reset when its images change), and logged.
+	Reason string
+	// ImagesVersion, when not zero, re-schedules only while the product's
+	// images are still those of this version: what a sweep or a parked
+	// message saw.
+	ImagesVersion int64
+	// From, when not empty, re-schedules only images in one of these
+	// statuses.
+	From []ImageStatus
+}
+
+// StuckImages is a product whose images have waited for a result, since
+// Since, without a run starting on them.
+type StuckImages struct {
+	ProductID     int64
+	ImagesVersion int64
+	Status        ImageStatus
+	Since         time.Time
+	// Reschedules counts the times these images were scheduled again.
+	Reschedules int
 }
 
 // ImageRun is what ProductService.StartImageRun recorded.

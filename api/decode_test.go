@@ -125,7 +125,7 @@ func TestMultipartBrokenOrOversizedParts(t *testing.T) {
 // A multipart PATCH whose upload cannot be stored changes nothing.
 func TestMultipartUpdateWithStorageDown(t *testing.T) {
 	t.Parallel()
-	store := &failingStore{stored: []string{"https://s/0.png"}} // the next put fails
+	store := &failingStore{stored: []string{"originals/0.png"}} // the next put fails
 	h := newUploadHarness(t, api.Config{Originals: store})
 	p := h.create(`{"user_id":1,"product_name":"Cup","product_price":3}`)
 	path := "/products/" + strconv.FormatInt(p.ID, 10)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -182,32 +183,53 @@ func (f *multipartForm) value(name string) (string, bool) {
 	return v[0], true
 }
 
-// storeFiles stores the form's files as originals and returns their URLs.
-// When one fails, those already stored are removed again.
-func (s *Server) storeFiles(c *gin.Context, files []uploadedFile) ([]string, error) {
+// storeFiles stores the form's files as uploads no product owns yet and
+// returns them. When one fails, those already stored are released again.
+func (s *Server) storeFiles(c *gin.Context, files []uploadedFile) ([]productd.Upload, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
-	urls := make([]string, 0, len(files))
+	stored := make([]productd.Upload, 0, len(files))
 	for _, f := range files {
-		u, err := s.cfg.Originals.PutOriginal(c.Request.Context(), f.contentType, f.data)
+		u, err := s.cfg.Originals.PutOriginal(c.Request.Context(), f.contentType, bytes.NewReader(f.data), int64(len(f.data)))
 		if err != nil {
-			s.deleteOriginals(c, urls)
+			s.releaseUploads(c, stored)
 			return nil, fmt.Errorf("store uploaded image %s: %w", f.name, err)
 		}
-		urls = append(urls, u)
+		stored = append(stored, u)
 	}
-	return urls, nil
+	return stored, nil
+}
+
+// releaseUploads removes this request's uploads that no product claimed.
+// A failure is logged, not returned: the client's answer does not change,
+// and the uploads' sweep removes them later.
+func (s *Server) releaseUploads(c *gin.Context, uploads []productd.Upload) {
+	if len(uploads) == 0 || s.cfg.Originals == nil {
+		return
+	}
+	if err := s.cfg.Originals.ReleaseOriginals(c.Request.Context(), uploads); err != nil {
+		s.cfg.Log.WithField(requestIDKey, c.GetString(requestIDKey)).WithError(err).Warn("remove unclaimed uploads")
+	}
+}
+
+// urls returns the URLs of uploads.
+func urls(uploads []productd.Upload) []string {
+	out := make([]string, len(uploads))
+	for i, u := range uploads {
+		out[i] = u.URL
+	}
+	return out
 }
 
 // decodeMultipartCreate reads a multipart create request: the product fields
 // and up to productd.MaxImages images, URLs in product_image_urls parts and
 // files in product_images parts; product_images lists the URLs first, then
 // the files, each in the order sent. It stores the files through
-// Config.Originals before the product's transaction and returns their URLs
-// as stored, so that the caller can remove them if the transaction fails,
-// and the idempotency hash of the request.
-func (s *Server) decodeMultipartCreate(c *gin.Context) (p *productd.Product, hash []byte, stored []string, err error) {
+// Config.Originals before the product's transaction, which claims them
+// (p.Uploads), and returns them, so that the caller can release them if no
+// product is created, and the idempotency hash of the request.
+func (s *Server) decodeMultipartCreate(c *gin.Context) (p *productd.Product, hash []byte, stored []productd.Upload, err error) {
 	form, err := s.readMultipart(c, "user_id", "product_name", "product_description", "product_price")
 	if err != nil {
 		return nil, nil, nil, err
@@ -241,7 +263,8 @@ func (s *Server) decodeMultipartCreate(c *gin.Context) (p *productd.Product, has
 	if stored, err = s.storeFiles(c, form.files); err != nil {
 		return nil, nil, nil, err
 	}
-	p.Images = append(append([]string{}, form.urls...), stored...)
+	p.Images = append(append([]string{}, form.urls...), urls(stored)...)
+	p.Uploads = stored
 	return p, hash, stored, nil
 }
 
@@ -249,7 +272,7 @@ func (s *Server) decodeMultipartCreate(c *gin.Context) (p *productd.Product, has
 // product_name, product_description and product_price, and images as in
 // decodeMultipartCreate. Any image part replaces the product's images; an
 // empty product_image_urls value alone clears them.
-func (s *Server) decodeMultipartUpdate(c *gin.Context) (upd productd.ProductUpdate, stored []string, err error) {
+func (s *Server) decodeMultipartUpdate(c *gin.Context) (upd productd.ProductUpdate, stored []productd.Upload, err error) {
 	form, err := s.readMultipart(c, "product_name", "product_description", "product_price")
 	if err != nil {
 		return upd, nil, err
@@ -278,7 +301,8 @@ func (s *Server) decodeMultipartUpdate(c *gin.Context) (upd productd.ProductUpda
 		return upd, nil, err
 	}
 	if upd.Images != nil {
-		*upd.Images = append(*upd.Images, stored...)
+		*upd.Images = append(*upd.Images, urls(stored)...)
+		upd.Uploads = stored
 	}
 	return upd, stored, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/productd/productd/internal/s3test"
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/storage"
+	"github.com/productd/productd/uploads"
 )
 
 // uploadHarness is a server that stores uploads in a bucket of the test's
@@ -36,7 +37,7 @@ func newUploadHarness(t *testing.T, cfg api.Config) *uploadHarness {
 	store := s3test.New(t)
 	cfg.Products, cfg.Log = db.NewProductService(pool), logging.Discard()
 	if cfg.Originals == nil {
-		cfg.Originals = store
+		cfg.Originals = uploads.New(uploads.Config{}, pool, store, logging.Discard())
 	}
 	return &uploadHarness{harness: &harness{t: t, pool: pool, srv: api.NewServer(cfg)}, store: store}
 }
@@ -261,16 +262,18 @@ func TestMultipartUpdate(t *testing.T) {
 // failingStore is an original store whose storage is down.
 type failingStore struct{ stored []string }
 
-func (f *failingStore) PutOriginal(ctx context.Context, ct string, data []byte) (string, error) {
+func (f *failingStore) PutOriginal(ctx context.Context, ct string, r io.Reader, size int64) (productd.Upload, error) {
 	if len(f.stored) == 1 {
-		return "", productd.Errorf(productd.EUNAVAILABLE, "the image storage is unavailable")
+		return productd.Upload{}, productd.Errorf(productd.EUNAVAILABLE, "the image storage is unavailable")
 	}
-	f.stored = append(f.stored, "https://s/1.png")
-	return f.stored[0], nil
+	f.stored = append(f.stored, "originals/1.png")
+	return productd.Upload{Key: f.stored[0], URL: "https://s/" + f.stored[0]}, nil
 }
 
-func (f *failingStore) DeleteOriginals(ctx context.Context, urls []string) error {
-	f.stored = slices.DeleteFunc(f.stored, func(u string) bool { return slices.Contains(urls, u) })
+func (f *failingStore) ReleaseOriginals(ctx context.Context, uploads []productd.Upload) error {
+	f.stored = slices.DeleteFunc(f.stored, func(k string) bool {
+		return slices.ContainsFunc(uploads, func(u productd.Upload) bool { return u.Key == k })
+	})
 	return nil
 }
 

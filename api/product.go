@@ -67,7 +67,7 @@ func (s *Server) createProduct(c *gin.Context) {
 	}
 	var p *productd.Product
 	var hash []byte
-	var stored []string // originals uploaded with this request
+	var stored []productd.Upload // originals uploaded with this request
 	if kind == bodyMultipart {
 		p, hash, stored, err = s.decodeMultipartCreate(c)
 	} else {
@@ -84,8 +84,9 @@ func (s *Server) createProduct(c *gin.Context) {
 	defer cancel()
 	created, err := s.cfg.Products.CreateProduct(ctx, p, key)
 	if err != nil || created.Replayed {
-		// Nothing of this request was committed: its uploads are orphans.
-		s.deleteOriginals(c, stored)
+		// No product claimed this request's uploads, unless a commit the
+		// error hides did: the release removes only unclaimed ones.
+		s.releaseUploads(c, stored)
 	}
 	if err != nil {
 		s.error(c, err)
@@ -170,17 +171,6 @@ func idempotencyKey(c *gin.Context) (*productd.IdempotencyKey, error) {
 // upload does not eat into it.
 func (s *Server) queryContext(c *gin.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.Request.Context(), s.cfg.QueryTimeout)
-}
-
-// deleteOriginals removes uploads that no committed product refers to.
-// A failure is logged, not returned: the client's answer does not change.
-func (s *Server) deleteOriginals(c *gin.Context, urls []string) {
-	if len(urls) == 0 || s.cfg.Originals == nil {
-		return
-	}
-	if err := s.cfg.Originals.DeleteOriginals(c.Request.Context(), urls); err != nil {
-		s.cfg.Log.WithField(requestIDKey, c.GetString(requestIDKey)).WithError(err).Warn("remove orphaned originals")
-	}
 }
 
 func (s *Server) getProduct(c *gin.Context) {
@@ -316,7 +306,7 @@ func (s *Server) updateProduct(c *gin.Context) {
 		return
 	}
 	var upd productd.ProductUpdate
-	var stored []string
+	var stored []productd.Upload
 	if kind == bodyMultipart {
 		upd, stored, err = s.decodeMultipartUpdate(c)
 	} else {
@@ -330,7 +320,7 @@ func (s *Server) updateProduct(c *gin.Context) {
 	defer cancel()
 	p, err := s.cfg.Products.UpdateProduct(ctx, id, upd)
 	if err != nil {
-		s.deleteOriginals(c, stored)
+		s.releaseUploads(c, stored)
 		s.error(c, err)
 		return
 	}

@@ -16,6 +16,7 @@ package api
 import (
 	"context"
 	_ "embed"
+	"io"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -67,13 +68,16 @@ func (cs *Checks) snapshot() map[string]Check {
 }
 
 // OriginalStore keeps the image files uploaded with a product. The API stores
-// them before the product's transaction and removes them again when the
-// transaction fails.
+// them before the product's transaction, which claims them for the product
+// (productd.Product.Uploads), and releases them when no product was created
+// or changed.
 type OriginalStore interface {
-	// PutOriginal stores one uploaded image and returns its public URL.
-	PutOriginal(ctx context.Context, contentType string, data []byte) (url string, err error)
-	// DeleteOriginals removes originals stored by PutOriginal.
-	DeleteOriginals(ctx context.Context, urls []string) error
+	// PutOriginal stores size bytes of an uploaded image read from r, as an
+	// upload no product owns yet, and returns it.
+	PutOriginal(ctx context.Context, contentType string, r io.Reader, size int64) (productd.Upload, error)
+	// ReleaseOriginals removes uploads of PutOriginal that no product's
+	// transaction claimed; claimed ones stay.
+	ReleaseOriginals(ctx context.Context, uploads []productd.Upload) error
 }
 
 // Config holds the server's dependencies and limits. Products and Log are

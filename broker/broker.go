@@ -48,7 +48,9 @@ type Broker struct {
 	state   State
 	changed chan struct{} // closed and replaced on every state change
 
-	closing   chan struct{}
+	// life ends at Close; stop ends it.
+	life      context.Context
+	stop      context.CancelFunc
 	closeOnce sync.Once
 	done      chan struct{}
 
@@ -83,9 +85,9 @@ func New(cfg Config, log *logrus.Logger) (*Broker, error) {
 		log:     log.WithFields(logrus.Fields{logging.FieldComponent: "broker", "broker": addrs.String()}),
 		state:   StateConnecting,
 		changed: make(chan struct{}),
-		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	b.life, b.stop = context.WithCancel(context.Background())
 	go b.run()
 	return b, nil
 }
@@ -129,20 +131,21 @@ func (b *Broker) Changed() <-chan struct{} {
 }
 
 // Channel opens a new channel on the live connection, waiting for one when
-// the broker is unreachable, until ctx ends or the Broker is closed. The
-// channel dies with its connection: register NotifyClose on it to learn
-// when, then ask for a new one. The caller closes it when done.
+// the broker is unreachable, until ctx ends or the Broker is closed; a
+// broker that does not answer the opening holds it no longer than ctx
+// either. The channel dies with its connection: register NotifyClose on it
+// to learn when, then ask for a new one. The caller closes it when done.
 func (b *Broker) Channel(ctx context.Context) (*amqp.Channel, error) {
 	for {
 		conn, err := b.connection(ctx)
 		if err != nil {
 			return nil, err
 		}
-		ch, err := conn.Channel()
+		ch, err := within(ctx, conn.Channel, func(ch *amqp.Channel) { _ = ch.Close() })
 		if err == nil {
 			return ch, nil
 		}
-		if !conn.IsClosed() {
+		if ctx.Err() != nil || !conn.IsClosed() {
 			return nil, fmt.Errorf("open channel: %w", err)
 		}
 		// The connection died between the two calls: connection waits for
@@ -151,9 +154,11 @@ func (b *Broker) Channel(ctx context.Context) (*amqp.Channel, error) {
 }
 
 // Close stops reconnecting, closes the connection, and waits for the
-// background loop to end. Channels opened by callers die with it.
+// background loop to end: at most Config.CloseTimeout for the broker to
+// agree to the close, then the connection is dropped. Channels opened by
+// callers die with it.
 func (b *Broker) Close() error {
-	b.closeOnce.Do(func() { close(b.closing) })
+	b.closeOnce.Do(b.stop)
 	<-b.done
 	return nil
 }
@@ -200,15 +205,15 @@ func (b *Broker) run() {
 		if err != nil {
 			attempt++
 			wait := backoff.Exponential(attempt, b.cfg.ReconnectMin, b.cfg.ReconnectMax)
-			b.log.WithError(err).WithFields(logrus.Fields{"state": StateConnecting, "attempt": attempt, "retry_in": wait.String()}).
-				Warn("broker: connection attempt failed")
-			select {
-			case <-time.After(wait):
-				continue
-			case <-b.closing:
+			if b.life.Err() == nil {
+				b.log.WithError(err).WithFields(logrus.Fields{"state": StateConnecting, "attempt": attempt, "retry_in": wait.String()}).
+					Warn("broker: connection attempt failed")
+			}
+			if !backoff.Sleep(b.life, wait) {
 				b.log.WithField("state", StateClosed).Info("broker: closed")
 				return
 			}
+			continue
 		}
 		fields := logrus.Fields{"state": StateConnected, "attempts": attempt + 1}
 		msg := "broker: connected"
@@ -225,7 +230,7 @@ func (b *Broker) run() {
 		blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
 		if !b.watch(conn, closed, blocked) {
 			b.setState(StateClosed, nil)
-			_ = conn.Close()
+			_ = conn.CloseDeadline(time.Now().Add(b.cfg.CloseTimeout))
 			b.log.WithField("state", StateClosed).Info("broker: closed")
 			return
 		}
@@ -257,38 +262,53 @@ func (b *Broker) watch(conn *amqp.Connection, closed <-chan *amqp.Error, blocked
 			} else {
 				b.log.WithField("state", StateConnected).Info("broker: publishing unblocked")
 			}
-		case <-b.closing:
+		case <-b.life.Done():
 			return false
 		}
 	}
 }
 
-// dial opens a connection and declares the topology on it.
+// dial opens a connection and declares the topology on it, within
+// Config.DialTimeout for each node and as much again for the declaration,
+// and gives up at once on Close.
 func (b *Broker) dial() (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(b.cfg.ConnectionName)
-	conn, err := b.addrs.dial(func(url string) (*amqp.Connection, error) {
-		return amqp.DialConfig(url, amqp.Config{
-			Heartbeat:  b.cfg.Heartbeat,
-			Properties: props,
-			Dial:       amqp.DefaultDial(b.cfg.DialTimeout),
+	conn, err := within(b.life, func() (*amqp.Connection, error) {
+		return b.addrs.dial(func(url string) (*amqp.Connection, error) {
+			return amqp.DialConfig(url, amqp.Config{
+				Heartbeat:  b.cfg.Heartbeat,
+				Properties: props,
+				Dial:       amqp.DefaultDial(b.cfg.DialTimeout),
+			})
 		})
-	})
+	}, abort)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	ch, err := conn.Channel()
-	if err == nil {
-		err = b.cfg.Topology.declare(ch)
-		if err == nil {
-			err = ch.Close()
-		}
-	}
-	if err != nil {
-		_ = conn.Close()
+	ctx, cancel := context.WithTimeout(b.life, b.cfg.DialTimeout)
+	defer cancel()
+	if err := b.declare(ctx, conn); err != nil {
+		abort(conn)
 		return nil, fmt.Errorf("declare topology: %w", err)
 	}
 	return conn, nil
+}
+
+// declare declares the topology on a channel of its own on conn, within
+// ctx.
+func (b *Broker) declare(ctx context.Context, conn *amqp.Connection) error {
+	_, err := within(ctx, func() (struct{}, error) {
+		ch, err := conn.Channel()
+		if err != nil {
+			return struct{}{}, fmt.Errorf("open channel: %w", err)
+		}
+		if err := b.cfg.Topology.declare(ch); err != nil {
+			return struct{}{}, err // the failed declaration closed the channel
+		}
+		return struct{}{}, ch.Close()
+	}, nil)
+	return err
 }
 
 // redact hides the URL's password so that the URL can be logged.

@@ -34,6 +34,13 @@ type Config struct {
 	// not reconnect in step. Defaults 100ms and 5s.
 	ReconnectMin time.Duration
 	ReconnectMax time.Duration
+
+	// CloseTimeout bounds every wait for the broker to agree to a close: of
+	// the connection (Close), of a Publisher's channel (Publisher.Close), of
+	// a consumer's channel when Consume ends. Past it the close goes on
+	// without the broker, so that a shutdown finishes whatever the broker
+	// does. Zero means DefaultCloseTimeout (2s).
+	CloseTimeout time.Duration
 }
 
 // Defaults of Config.
@@ -43,6 +50,7 @@ const (
 	DefaultHeartbeat      = 10 * time.Second
 	DefaultReconnectMin   = 100 * time.Millisecond
 	DefaultReconnectMax   = 5 * time.Second
+	DefaultCloseTimeout   = 2 * time.Second
 )
 
 // withDefaults returns c with its zero fields set and its topology resolved.
@@ -64,6 +72,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ReconnectMax <= 0 {
 		c.ReconnectMax = DefaultReconnectMax
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = DefaultCloseTimeout
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		c.ReconnectMax = c.ReconnectMin

@@ -38,8 +38,9 @@ type confirmChannel struct {
 	ch *amqp.Channel
 
 	// send serialises publishing, so that the tag read before a publication
-	// is the one the channel gives it.
-	send sync.Mutex
+	// is the one the channel gives it. It is a channel so that waiting for
+	// it ends with the batch's context.
+	send chan struct{}
 
 	mu       sync.Mutex
 	pending  map[uint64]slot         // by delivery tag: publications awaiting their confirmation
@@ -56,15 +57,28 @@ type slot struct {
 // batch is the messages of one Publish call and their outcomes so far,
 // guarded by the confirmChannel's mu.
 type batch struct {
-	results []Result
-	tags    []uint64 // delivery tag of each message; 0 until sent
-	left    int      // messages without an outcome
-	done    chan struct{}
+	results   []Result
+	settled   []bool
+	tags      []uint64 // delivery tag of each message; 0 until sent
+	left      int      // messages without an outcome
+	abandoned bool     // the caller stopped waiting: send no more
+	done      chan struct{}
+}
+
+func newBatch(n int) *batch {
+	return &batch{
+		results: make([]Result, n),
+		settled: make([]bool, n),
+		tags:    make([]uint64, n),
+		left:    n,
+		done:    make(chan struct{}),
+	}
 }
 
 func newConfirmChannel(ch *amqp.Channel) *confirmChannel {
 	cc := &confirmChannel{
 		ch:       ch,
+		send:     make(chan struct{}, 1),
 		pending:  map[uint64]slot{},
 		returned: map[uint64]*amqp.Return{},
 	}
@@ -75,19 +89,18 @@ func newConfirmChannel(ch *amqp.Channel) *confirmChannel {
 	return cc
 }
 
-// publish sends msgs and registers each before it is sent, so that no
-// answer can come before its message is known. sent is false when the
-// channel refused a message: the rest of the batch is Unknown, and the
-// channel is no longer usable.
-func (cc *confirmChannel) publish(ctx context.Context, msgs []Message) (bt *batch, sent bool) {
-	bt = &batch{
-		results: make([]Result, len(msgs)),
-		tags:    make([]uint64, len(msgs)),
-		left:    len(msgs),
-		done:    make(chan struct{}),
+// publish sends bt's msgs, registering each before it is sent so that no
+// answer can come before its message is known, and stops early when bt is
+// abandoned. It returns false when the channel refused a message: the rest
+// of the batch is Unknown, and the channel is no longer usable.
+func (cc *confirmChannel) publish(ctx context.Context, bt *batch, msgs []Message) bool {
+	select {
+	case cc.send <- struct{}{}:
+	case <-ctx.Done():
+		cc.settleRest(bt, 0, fmt.Errorf("wait for the channel: %w", ctx.Err()))
+		return true
 	}
-	cc.send.Lock()
-	defer cc.send.Unlock()
+	defer func() { <-cc.send }()
 	for i := range msgs {
 		m := &msgs[i]
 		pub := m.Publishing
@@ -103,6 +116,10 @@ func (cc *confirmChannel) publish(ctx context.Context, msgs []Message) (bt *batc
 		pub.Headers[HeaderPublishTag] = int64(tag)
 
 		cc.mu.Lock()
+		if bt.abandoned {
+			cc.mu.Unlock()
+			return true
+		}
 		bt.tags[i] = tag
 		cc.pending[tag] = slot{bt: bt, i: i, m: m}
 		cc.mu.Unlock()
@@ -112,22 +129,25 @@ func (cc *confirmChannel) publish(ctx context.Context, msgs []Message) (bt *batc
 			err = fmt.Errorf("channel gave message %d another delivery tag than %d", i, tag)
 		}
 		if err != nil {
-			cc.mu.Lock()
-			defer cc.mu.Unlock()
-			unsent := Result{Outcome: Unknown, Err: fmt.Errorf("%w: publish: %w", ErrUnconfirmed, err)}
-			// The channel may have closed under this message and settled it
-			// already.
-			if s, ok := cc.pending[tag]; ok && s.bt == bt {
-				delete(cc.pending, tag)
-				bt.settle(i, unsent)
-			}
-			for j := i + 1; j < len(msgs); j++ {
-				bt.settle(j, unsent)
-			}
-			return bt, false
+			cc.settleRest(bt, i, fmt.Errorf("publish: %w", err))
+			return false
 		}
 	}
-	return bt, true
+	return true
+}
+
+// settleRest settles bt's messages from the from-th on as Unknown, those not
+// settled yet.
+func (cc *confirmChannel) settleRest(bt *batch, from int, err error) {
+	unsent := Result{Outcome: Unknown, Err: fmt.Errorf("%w: %w", ErrUnconfirmed, err)}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	for i := from; i < len(bt.results); i++ {
+		if s, ok := cc.pending[bt.tags[i]]; ok && s.bt == bt {
+			delete(cc.pending, bt.tags[i])
+		}
+		bt.settle(i, unsent)
+	}
 }
 
 // collect pairs the broker's answers with their publications until the
@@ -221,16 +241,20 @@ func (cc *confirmChannel) closeAll(reason *amqp.Error) {
 	clear(cc.returned)
 }
 
-// abandon settles bt's messages still waiting as TimedOut; answers that
-// arrive for them later are ignored.
+// abandon settles bt's messages still waiting: those sent as TimedOut, the
+// others as Unknown. Answers that arrive later are ignored, and no more of
+// bt's messages are sent.
 func (cc *confirmChannel) abandon(bt *batch) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	bt.abandoned = true
 	for i, tag := range bt.tags {
 		if s, ok := cc.pending[tag]; ok && s.bt == bt {
 			delete(cc.pending, tag)
 			delete(cc.returned, tag)
 			bt.settle(i, Result{Outcome: TimedOut, Err: fmt.Errorf("%w: timed out", ErrUnconfirmed)})
+		} else if tag == 0 {
+			bt.settle(i, Result{Outcome: Unknown, Err: fmt.Errorf("%w: not sent before the deadline", ErrUnconfirmed)})
 		}
 	}
 }
@@ -242,10 +266,13 @@ func (cc *confirmChannel) results(bt *batch) []Result {
 	return append([]Result(nil), bt.results...)
 }
 
-// settle records message i's outcome. The caller holds the confirmChannel's
-// mu.
+// settle records message i's outcome, unless it has one. The caller holds
+// the confirmChannel's mu.
 func (bt *batch) settle(i int, r Result) {
-	bt.results[i] = r
+	if bt.settled[i] {
+		return
+	}
+	bt.settled[i], bt.results[i] = true, r
 	bt.left--
 	if bt.left == 0 {
 		close(bt.done)

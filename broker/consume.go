@@ -43,11 +43,14 @@ type Handler func(ctx context.Context, d amqp.Delivery)
 // still running on the dead channel finish first, and their acks fail (the
 // broker redelivers those messages).
 //
-// When ctx ends, Consume cancels the subscription, waits for the running
-// handlers (they are given ctx, already done, and decide for themselves
-// whether to finish their work), closes the channel, which returns every
-// unacknowledged delivery to the queue, and returns ctx's error. It returns
-// early only for bad options or after the Broker is closed.
+// When ctx ends, Consume cancels the subscription, takes no more
+// deliveries, waits for the running handlers (they are given ctx, already
+// done, and decide for themselves whether to finish their work), closes the
+// channel, which returns every unacknowledged delivery to the queue, and
+// returns ctx's error. None of this waits for the broker longer than
+// Config.CloseTimeout: a broker that stopped answering does not hold up the
+// shutdown. It returns early only for bad options or after the Broker is
+// closed.
 func (b *Broker) Consume(ctx context.Context, opts ConsumeOptions, handle Handler) error {
 	if opts.Queue == "" {
 		return errors.New("consume: no queue")
@@ -87,26 +90,43 @@ func (b *Broker) consumeOnce(ctx context.Context, opts ConsumeOptions, handle Ha
 	if err != nil {
 		return err
 	}
-	defer ch.Close() //nolint:errcheck // closing returns unacked deliveries; an error means it is already closed
-	if err := ch.Qos(opts.Prefetch, 0, false); err != nil {
-		return fmt.Errorf("set prefetch on %s: %w", opts.Queue, err)
-	}
-	deliveries, err := ch.ConsumeWithContext(ctx, opts.Queue, opts.ConsumerTag, false, false, false, false, nil)
+	// Closing returns the unacknowledged deliveries to the queue; an error
+	// means the channel is closed already, or the broker does not answer.
+	defer b.closeChannel(ch) //nolint:errcheck // see above
+	deliveries, err := within(ctx, func() (<-chan amqp.Delivery, error) {
+		if err := ch.Qos(opts.Prefetch, 0, false); err != nil {
+			return nil, fmt.Errorf("set prefetch on %s: %w", opts.Queue, err)
+		}
+		d, err := ch.ConsumeWithContext(ctx, opts.Queue, opts.ConsumerTag, false, false, false, false, nil)
+		if err != nil {
+			return nil, fmt.Errorf("consume %s: %w", opts.Queue, err)
+		}
+		return d, nil
+	}, nil)
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", opts.Queue, err)
+		return err
 	}
 	log.WithField("prefetch", opts.Prefetch).Info("broker: consuming")
 
 	var wg sync.WaitGroup
 	for range opts.Concurrency {
 		wg.Go(func() {
-			for d := range deliveries {
-				handle(ctx, d)
+			// deliveries closes when the channel dies, or when the
+			// subscription is cancelled: by the broker, or once ctx ends and
+			// the broker confirms the cancel, which a broker that stopped
+			// answering never does. Hence ctx ends the loop too.
+			for ctx.Err() == nil {
+				select {
+				case d, ok := <-deliveries:
+					if !ok {
+						return
+					}
+					handle(ctx, d)
+				case <-ctx.Done():
+				}
 			}
 		})
 	}
-	// ConsumeWithContext cancels the subscription when ctx ends; deliveries
-	// then closes, as it does when the channel dies.
 	wg.Wait()
 	return nil
 }

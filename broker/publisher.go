@@ -105,6 +105,10 @@ type Publisher struct {
 
 	mu  sync.Mutex
 	cur *confirmChannel
+	// opening is held by the caller that opens a channel, so that the
+	// others wait for its channel rather than open their own; unlike a
+	// mutex, waiting for it ends with the waiter's context.
+	opening chan struct{}
 
 	outcomes [TimedOut + 1]atomic.Int64
 }
@@ -130,7 +134,7 @@ func (b *Broker) NewPublisher(confirmTimeout time.Duration) *Publisher {
 	if confirmTimeout <= 0 {
 		confirmTimeout = DefaultConfirmTimeout
 	}
-	return &Publisher{b: b, confirmAfter: confirmTimeout}
+	return &Publisher{b: b, confirmAfter: confirmTimeout, opening: make(chan struct{}, 1)}
 }
 
 // Stats returns the Publisher's counts of outcomes.
@@ -145,26 +149,28 @@ func (p *Publisher) Stats() PublishStats {
 }
 
 // Ready opens the Publisher's channel if it has none, waiting for the broker
-// until ctx ends. Calling it before taking any lock that Publish would hold
-// keeps an unreachable broker from holding that lock.
+// until ctx ends, and no longer: neither an unreachable broker nor one that
+// stops answering holds it past ctx.
 func (p *Publisher) Ready(ctx context.Context) error {
 	_, err := p.channel(ctx)
 	return err
 }
 
-// Close closes the Publisher's channel.
+// Close closes the Publisher's channel, waiting at most the Broker's
+// Config.CloseTimeout for the broker to agree. A Publisher used after Close
+// opens a new channel.
 func (p *Publisher) Close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cur == nil {
-		return nil
-	}
-	err := p.cur.ch.Close()
+	cc := p.cur
 	p.cur = nil
-	if errors.Is(err, amqp.ErrClosed) {
+	p.mu.Unlock()
+	if cc == nil {
 		return nil
 	}
-	return err
+	if err := p.b.closeChannel(cc.ch); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		return fmt.Errorf("close publishing channel: %w", err)
+	}
+	return nil
 }
 
 // Publish sends msgs and waits for all of their confirmations together. It
@@ -185,10 +191,15 @@ func (p *Publisher) Publish(ctx context.Context, msgs []Message) []Result {
 		results = make([]Result, len(msgs))
 		fillUnknown(results, 0, err)
 	} else {
-		bt, sent := cc.publish(ctx, msgs)
-		if !sent {
-			p.discard(cc)
-		}
+		bt := newBatch(len(msgs))
+		// Sending can block too (a broker under a resource alarm stops
+		// reading): the batch waits for its answers or its deadline, not
+		// for the sending.
+		go func() {
+			if !cc.publish(ctx, bt, msgs) {
+				p.discard(cc)
+			}
+		}()
 		select {
 		case <-bt.done:
 		case <-ctx.Done():
@@ -213,24 +224,44 @@ func fillUnknown(results []Result, from int, err error) []Result {
 	return results
 }
 
-// channel returns the current confirm channel, opening one if needed.
+// channel returns the current confirm channel, opening one if needed. No
+// lock is held while the broker is asked for anything.
 func (p *Publisher) channel(ctx context.Context) (*confirmChannel, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cur != nil && !p.cur.ch.IsClosed() {
-		return p.cur, nil
+	if cc := p.current(); cc != nil {
+		return cc, nil
 	}
-	p.cur = nil
+	select {
+	case p.opening <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the publishing channel: %w", ctx.Err())
+	}
+	defer func() { <-p.opening }()
+	if cc := p.current(); cc != nil {
+		return cc, nil // opened by the caller this one waited for
+	}
 	ch, err := p.b.Channel(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := ch.Confirm(false); err != nil {
-		_ = ch.Close()
+	if _, err := within(ctx, func() (struct{}, error) { return struct{}{}, ch.Confirm(false) }, nil); err != nil {
+		go ch.Close() //nolint:errcheck // the channel is abandoned either way
 		return nil, fmt.Errorf("put channel in confirm mode: %w", err)
 	}
-	p.cur = newConfirmChannel(ch)
-	return p.cur, nil
+	cc := newConfirmChannel(ch)
+	p.mu.Lock()
+	p.cur = cc
+	p.mu.Unlock()
+	return cc, nil
+}
+
+// current returns the open confirm channel, or nil.
+func (p *Publisher) current() *confirmChannel {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur != nil && p.cur.ch.IsClosed() {
+		p.cur = nil
+	}
+	return p.cur
 }
 
 // discard forgets cc if it is still the current channel and closes it in

@@ -27,6 +27,8 @@ import (
 	"github.com/joho/godotenv"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/productd/productd/internal/netallow"
 )
 
 // Config is every setting of productd, with its environment variable and
@@ -99,9 +101,16 @@ type Config struct {
 	// River UI. Empty means they answer loopback clients only.
 	OpsToken string
 
+	// ManagementURL (MANAGEMENT_URL, default empty) is RabbitMQ's
+	// management API, which the ops console reads queue depths and rates
+	// from, e.g. http://user:pass@rabbit:15672. Empty means port 15672 on
+	// the first AMQP_URL host, with that URL's credentials.
+	ManagementURL string
+
 	// ImageFetchAllow (IMAGE_FETCH_ALLOW, comma-separated, default empty)
-	// lists host names and CIDRs the image worker may fetch from although
-	// the SSRF guard would refuse them.
+	// lists host names, IP addresses and CIDRs, each with an optional port,
+	// the image worker may fetch from although the SSRF guard would refuse
+	// them (what each allows: package netallow).
 	ImageFetchAllow []string
 
 	// LogLevel is LOG_LEVEL: debug, info (default), warn or error.
@@ -167,6 +176,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		HTTPAddr:           r.hostPort("HTTP_ADDR", ":8080"),
 		TrustedProxies:     r.prefixes("TRUSTED_PROXIES"),
 		OpsToken:           r.str("OPS_TOKEN", ""),
+		ManagementURL:      r.managementURL("MANAGEMENT_URL"),
 		ImageFetchAllow:    r.allowList("IMAGE_FETCH_ALLOW"),
 		LogLevel:           r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:          r.oneOf("LOG_FORMAT", "json", "json", "text"),
@@ -276,6 +286,14 @@ func parsePostgres(s string) error { _, err := pgx.ParseConfig(s); return err }
 func parseAMQP(s string) error     { _, err := amqp.ParseURI(s); return err }
 func parseRedis(s string) error    { _, err := redis.ParseURL(s); return err }
 
+// managementURL reads an optional http(s) URL.
+func (r *reader) managementURL(name string) string {
+	if v := r.str(name, ""); v != "" {
+		return r.checkURL(name, v, "http", "https")
+	}
+	return ""
+}
+
 func (r *reader) hostPort(name, def string) string {
 	v := r.str(name, def)
 	if _, port, err := net.SplitHostPort(v); err != nil {
@@ -321,21 +339,17 @@ func (r *reader) oneOf(name, def string, allowed ...string) string {
 	return v
 }
 
-// allowList reads comma-separated host names and CIDRs; a bare IP is taken
-// as a one-address CIDR.
+// allowList reads comma-separated allow-list entries: host names, IP
+// addresses or CIDRs, each with an optional port (see package netallow).
 func (r *reader) allowList(name string) []string {
 	var out []string
 	for _, item := range strings.Split(r.str(name, ""), ",") {
 		item = strings.TrimSpace(item)
-		switch {
-		case item == "":
+		if item == "" {
 			continue
-		case strings.Contains(item, "/"):
-			if _, _, err := net.ParseCIDR(item); err != nil {
-				r.fail(name, item, "not a valid CIDR")
-			}
-		case net.ParseIP(item) == nil && strings.ContainsAny(item, ":/ "):
-			r.fail(name, item, "want a host name, an IP address or a CIDR")
+		}
+		if _, err := netallow.Parse(item); err != nil {
+			r.fail(name, item, err.Error())
 		}
 		out = append(out, item)
 	}

@@ -38,7 +38,7 @@ func TestDefaults(t *testing.T) {
 		c.S3Endpoint != want.S3Endpoint || c.S3AccessKey != want.S3AccessKey || c.S3SecretKey != want.S3SecretKey ||
 		c.S3Bucket != want.S3Bucket || c.S3PublicURL != want.S3PublicURL || c.HTTPAddr != want.HTTPAddr ||
 		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout ||
-		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL || len(c.TrustedProxies) != 0 ||
+		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL || len(c.TrustedProxies) != 0 || c.ManagementURL != "" ||
 		c.DBStatementTimeout != 0 || c.APIQueryTimeout != 0 {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
 	}
@@ -55,11 +55,12 @@ func TestOverrides(t *testing.T) {
 		"S3_PUBLIC_URL":        "https://cdn.example.com/img/",
 		"HTTP_ADDR":            "127.0.0.1:9090",
 		"OPS_TOKEN":            "t0ken",
-		"IMAGE_FETCH_ALLOW":    "127.0.0.1, 10.0.0.0/8 ,images.example.com",
+		"IMAGE_FETCH_ALLOW":    "127.0.0.1, 10.0.0.0/8:8080 ,images.example.com:*",
 		"LOG_LEVEL":            "DEBUG",
 		"LOG_FORMAT":           "text",
 		"SHUTDOWN_TIMEOUT":     "5s",
 		"TRUSTED_PROXIES":      " 10.0.0.7, 192.168.1.9/24,::1 ,fd00::/8",
+		"MANAGEMENT_URL":       "https://ops:pw@rabbit-mgmt:15671",
 		"DB_STATEMENT_TIMEOUT": "12s",
 		"API_QUERY_TIMEOUT":    "1500ms",
 		// The seed's variables lose to DATABASE_URL.
@@ -71,7 +72,8 @@ func TestOverrides(t *testing.T) {
 	if c.DatabaseURL != "postgres://u:p@db:5433/cat" || c.AMQPURL != "amqps://rabbit/" || c.RedisURL != "redis://cache:6380/2" ||
 		c.S3Endpoint != "s3.example.com:443" || !c.S3UseSSL || c.S3PublicURL != "https://cdn.example.com/img" ||
 		c.HTTPAddr != "127.0.0.1:9090" || c.OpsToken != "t0ken" || c.LogLevel != "debug" || c.LogFormat != "text" ||
-		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8|images.example.com" ||
+		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8:8080|images.example.com:*" ||
+		c.ManagementURL != "https://ops:pw@rabbit-mgmt:15671" ||
 		c.DBStatementTimeout != 12*time.Second || c.APIQueryTimeout != 1500*time.Millisecond {
 		t.Errorf("overrides: %+v", *c)
 	}
@@ -116,6 +118,7 @@ func TestBadValues(t *testing.T) {
 		"TRUSTED_PROXIES":      "10.0.0.1,proxy.example.com",
 		"DB_STATEMENT_TIMEOUT": "0s",
 		"API_QUERY_TIMEOUT":    "-1s",
+		"MANAGEMENT_URL":       "amqp://rabbit:15672",
 	} {
 		_, err := config.FromLookup(lookup(map[string]string{name: value}))
 		if err == nil {
@@ -130,8 +133,10 @@ func TestBadValues(t *testing.T) {
 			t.Errorf("error leaks a password: %q", msg)
 		}
 	}
-	if _, err := config.FromLookup(lookup(map[string]string{"IMAGE_FETCH_ALLOW": "a b"})); err == nil {
-		t.Error("IMAGE_FETCH_ALLOW with a space accepted")
+	for _, bad := range []string{"a b", "images.example.com:99999", "[fd00::/8", "10.0.0.0/8:http"} {
+		if _, err := config.FromLookup(lookup(map[string]string{"IMAGE_FETCH_ALLOW": bad})); err == nil {
+			t.Errorf("IMAGE_FETCH_ALLOW=%q accepted", bad)
+		}
 	}
 }
 

@@ -45,7 +45,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 	url := dbtest.NewEmpty(t)
 	m := newMigrator(t, url)
 
-	want := []string{"idempotency_keys", "ops_actions", "outbox", "products", "relay_control", "relay_status", "river_job", "river_leader", "river_migration", "river_notification", "river_queue"}
+	want := []string{"idempotency_keys", "ops_actions", "outbox", "products", "relay_control", "relay_status", "river_job", "river_leader", "river_migration", "river_notification", "river_queue", "uploads"}
 	for round := 1; round <= 2; round++ {
 		res, err := m.Up(ctx)
 		if err != nil {

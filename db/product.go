@@ -157,6 +157,9 @@ func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product,
 			return unavailable("insert product", err)
 		}
 		p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+		if err := claimUploads(ctx, tx, p.ID, p.Uploads); err != nil {
+			return err
+		}
 		if err := enqueue(ctx, tx, productd.EventProductCreated, p.ID, p.Version, p.Images); err != nil {
 			return err
 		}
@@ -178,12 +181,14 @@ func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product,
 	return created, nil
 }
 
-// enqueue writes an event about a product to the outbox inside tx.
-func enqueue(ctx context.Context, tx pgx.Tx, typ productd.EventType, productID, version int64, images []string) error {
+// enqueue writes an event about a product to the outbox inside tx, asking
+// the consumer to remove the objects of removeKeys.
+func enqueue(ctx context.Context, tx pgx.Tx, typ productd.EventType, productID, version int64, images []string, removeKeys ...string) error {
 	ev, err := outbox.NewEvent(typ, productID, version, images)
 	if err != nil {
 		return err
 	}
+	ev.RemoveObjects = removeKeys
 	return outbox.Enqueue(ctx, tx, ev)
 }
 
@@ -221,6 +226,8 @@ func (s *ProductService) UpdateProduct(ctx context.Context, id int64, upd produc
 				                      WHEN cardinality($5::text[]) = 0 THEN 'none' ELSE 'pending' END,
 				image_error    = CASE WHEN `+changed+` THEN '' ELSE image_error END,
 				image_runs     = CASE WHEN `+changed+` THEN 0 ELSE image_runs END,
+				image_reschedules = CASE WHEN `+changed+` THEN 0 ELSE image_reschedules END,
+				image_reschedule_reason = CASE WHEN `+changed+` THEN '' ELSE image_reschedule_reason END,
 				image_activity_at = CASE WHEN `+changed+` THEN now() ELSE image_activity_at END,
 				images_version = CASE WHEN `+changed+` THEN version + 1 ELSE images_version END,
 				version        = version + 1,
@@ -233,10 +240,18 @@ func (s *ProductService) UpdateProduct(ctx context.Context, id int64, upd produc
 		} else if err != nil {
 			return unavailable(fmt.Sprintf("update product %d", id), err)
 		}
-		if p.ImagesVersion == p.Version {
-			return enqueue(ctx, tx, productd.EventProductImagesChanged, p.ID, p.Version, p.Images)
+		if err := claimUploads(ctx, tx, p.ID, upd.Uploads); err != nil {
+			return err
 		}
-		return nil
+		if p.ImagesVersion != p.Version {
+			return nil
+		}
+		// The uploads the new images no longer list go, with the change.
+		released, err := releaseUploads(ctx, tx, p.ID, p.Images)
+		if err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, productd.EventProductImagesChanged, p.ID, p.Version, p.Images, released...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update product %d: %w", id, err)
@@ -245,24 +260,24 @@ func (s *ProductService) UpdateProduct(ctx context.Context, id int64, upd produc
 }
 
 // DeleteProduct removes the product and commits a ProductDeleted event that
-// lists its images, so that the image worker removes their objects.
+// lists the uploads it owned, so that the image worker removes their
+// objects with its compressed images. Objects of URLs it merely listed
+// belong to others and stay.
 func (s *ProductService) DeleteProduct(ctx context.Context, id int64) error {
 	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		released, err := releaseUploads(ctx, tx, id, nil)
+		if err != nil {
+			return err
+		}
 		var version int64
-		var images, compressed []string
-		err := tx.QueryRow(ctx, `DELETE FROM products WHERE id = $1 RETURNING version, product_images, compressed_product_images`, id).
-			Scan(&version, &images, &compressed)
+		var images []string
+		err = tx.QueryRow(ctx, `DELETE FROM products WHERE id = $1 RETURNING version, product_images`, id).Scan(&version, &images)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound(id)
 		} else if err != nil {
 			return unavailable(fmt.Sprintf("delete product %d", id), err)
 		}
-		ev, err := outbox.NewEvent(productd.EventProductDeleted, id, version+1, images)
-		if err != nil {
-			return err
-		}
-		ev.CompressedImages = compressed
-		return outbox.Enqueue(ctx, tx, ev)
+		return enqueue(ctx, tx, productd.EventProductDeleted, id, version+1, images, released...)
 	})
 	if err != nil {
 		return fmt.Errorf("delete product %d: %w", id, err)

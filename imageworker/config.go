@@ -21,6 +21,12 @@ type Config struct {
 	// MaxPixels refuses images whose header declares more pixels, before
 	// any decoding (default 50 million).
 	MaxPixels int64
+	// MaxScans refuses JPEGs of more scans, before any decoding (default
+	// 100; see compress.DefaultMaxScans).
+	MaxScans int
+	// CompressTimeout is the time budget of decoding and fitting one image;
+	// an image over it fails for good as too costly to decode (default 10s).
+	CompressTimeout time.Duration
 
 	// MaxDownloadBytes caps an original, downloaded or read from storage
 	// (default 25 MiB).
@@ -29,17 +35,17 @@ type Config struct {
 	FetchTimeout time.Duration
 	// MaxRedirects bounds the redirects a download follows (default 5).
 	MaxRedirects int
-	// FetchAllow lists host names and CIDRs the SSRF guard lets through
-	// (IMAGE_FETCH_ALLOW; default empty).
+	// FetchAllow lists host names, IP addresses and CIDRs, each with an
+	// optional port, that the SSRF guard lets through (IMAGE_FETCH_ALLOW;
+	// default empty; see package netallow for what each entry allows).
 	FetchAllow []string
 
 	// Concurrency is how many images are fetched, compressed and stored at
 	// once, across messages, and how many messages are handled at once
 	// (default GOMAXPROCS: compressing is CPU-bound). Memory grows with it:
-	// each image in flight holds its original (up to MaxDownloadBytes) and,
-	// for a baseline JPEG of any size, a few MB of decoded planes; a
-	// progressive JPEG keeps 6 bytes a pixel of coefficients and PNG, GIF and
-	// WebP are decoded whole, up to 8 bytes a pixel under MaxPixels (see
+	// each image in flight holds its original (up to MaxDownloadBytes) and
+	// libvips' decoded picture, at most 3 bytes a pixel after the JPEG
+	// shrink, 4 to 8 for PNG and WebP, under MaxPixels (see
 	// docs/BENCHMARKS.md).
 	Concurrency int
 	// Prefetch is how many unacknowledged messages RabbitMQ sends ahead
@@ -67,8 +73,13 @@ const (
 )
 
 func (c Config) withDefaults() Config {
-	cc := compress.New(compress.Config{MaxSide: c.MaxSide, Quality: c.Quality, MaxPixels: c.MaxPixels}).Config()
-	c.MaxSide, c.Quality, c.MaxPixels = cc.MaxSide, cc.Quality, cc.MaxPixels
+	c.MaxSide = cmp.Or(max(c.MaxSide, 0), compress.DefaultMaxSide)
+	if c.Quality <= 0 || c.Quality > 100 {
+		c.Quality = compress.DefaultQuality
+	}
+	c.MaxPixels = cmp.Or(max(c.MaxPixels, 0), compress.DefaultMaxPixels)
+	c.MaxScans = cmp.Or(max(c.MaxScans, 0), compress.DefaultMaxScans)
+	c.CompressTimeout = cmp.Or(max(c.CompressTimeout, 0), compress.DefaultTimeout)
 	if c.MaxDownloadBytes <= 0 {
 		c.MaxDownloadBytes = fetch.DefaultMaxBytes
 	}

@@ -36,7 +36,8 @@ func TestProductDeletedWhileProcessing(t *testing.T) {
 }
 
 // A product whose images change while the old ones are processed keeps its
-// new state; the old result is dropped.
+// new state; the old result is dropped, and the objects the old run stored
+// are removed: their keys belong to images nobody has any more.
 func TestImagesChangedWhileProcessing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -56,6 +57,9 @@ func TestImagesChangedWhileProcessing(t *testing.T) {
 	}
 	if got, _ := h.products.FindProductByID(context.Background(), p.ID); got.ImageStatus != productd.ImageStatusPending {
 		t.Fatalf("status %s: the stale result was written", got.ImageStatus)
+	}
+	if keys := h.keys(p.ID); len(keys) != 0 {
+		t.Fatalf("the stale run left %v", keys)
 	}
 }
 
@@ -228,7 +232,8 @@ func TestConfigDefaults(t *testing.T) {
 	w := h.start(Config{}, nil, hooks{})
 	c := w.Config()
 	if c.MaxSide != 1024 || c.Quality != 82 || c.MaxPixels != 50_000_000 || c.MaxDownloadBytes != 25<<20 ||
-		c.Concurrency < 1 || c.Prefetch != 2*c.Concurrency || c.MessageTimeout != DefaultMessageTimeout || c.DrainTimeout != DefaultDrainTimeout {
+		c.Concurrency < 1 || c.Prefetch != 2*c.Concurrency || c.MessageTimeout != DefaultMessageTimeout || c.DrainTimeout != DefaultDrainTimeout ||
+		c.MaxScans != 100 || c.CompressTimeout != 10*time.Second {
 		t.Fatalf("defaults %+v", c)
 	}
 	if _, err := New(Config{FetchAllow: []string{"10.0.0.0/40"}}, h.products, h.store, w.broker, logging.Discard()); err == nil {

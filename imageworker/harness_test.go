@@ -122,7 +122,7 @@ func (h *harness) url(name string) string { return h.images.URL + "/img/" + name
 // fixture server allowed through the SSRF guard, and a fetch timeout long
 // enough never to expire on a busy machine unless a test wants it to.
 func testConfig() Config {
-	return Config{MaxSide: 256, FetchAllow: []string{"127.0.0.1"}, FetchTimeout: 10 * time.Second, Concurrency: 2}
+	return Config{MaxSide: 256, FetchAllow: []string{"127.0.0.1:*"}, FetchTimeout: 10 * time.Second, Concurrency: 2}
 }
 
 // worker is a running worker with its own broker connection.

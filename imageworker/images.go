@@ -41,7 +41,7 @@ func (w *Worker) processImages(ctx context.Context, log *logrus.Entry, ev produc
 	var wg sync.WaitGroup
 	for i, src := range ev.Images {
 		wg.Go(func() {
-			u, err := w.processImage(ctx, log, ev.ProductID, i, src)
+			u, err := w.processImage(ctx, log, ev.ProductID, ev.ProductVersion, i, src)
 			if err != nil {
 				errs[i] = &imageError{index: i, total: len(ev.Images), url: src, err: err}
 				if permanent(err) {
@@ -91,9 +91,9 @@ func firstError(errs []error) error {
 }
 
 // processImage fetches, compresses and stores the index-th image of a
-// product and returns the compressed image's URL. It runs on a goroutine of
+// product's images of imagesVersion and returns the compressed image's URL. It runs on a goroutine of
 // its own, so it recovers its own panics.
-func (w *Worker) processImage(ctx context.Context, log *logrus.Entry, productID int64, index int, src string) (url string, err error) {
+func (w *Worker) processImage(ctx context.Context, log *logrus.Entry, productID, imagesVersion int64, index int, src string) (url string, err error) {
 	defer recoverAs(log, &err)
 	select {
 	case w.slots <- struct{}{}:
@@ -108,12 +108,12 @@ func (w *Worker) processImage(ctx context.Context, log *logrus.Entry, productID 
 	if w.hooks.fetched != nil {
 		w.hooks.fetched(src)
 	}
-	res, err := w.compressor.Compress(original)
+	res, err := w.compressor.Compress(ctx, original)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(original)
-	key := storage.CompressedKey(productID, index, sum[:], res.Format.Ext())
+	key := storage.CompressedKey(productID, imagesVersion, index, sum[:], res.Format.Ext())
 	return w.store.Put(ctx, key, res.Data, res.Format.ContentType())
 }
 
@@ -124,36 +124,4 @@ func (w *Worker) original(ctx context.Context, src string) ([]byte, error) {
 		return w.store.Get(ctx, key, w.cfg.MaxDownloadBytes)
 	}
 	return w.fetcher.Get(ctx, src)
-}
-
-// discardStale handles a result the database refused because the product
-// changed or went away while its images were processed. For a product that
-// is gone, the objects just stored would never be deleted: remove them. For
-// one whose images changed, they may be shared with the newer images (same
-// original at the same place, same key), so they stay.
-func (w *Worker) discardStale(ctx context.Context, log *logrus.Entry, ev productd.Event, urls []string) error {
-	_, err := w.products.FindProductByID(ctx, ev.ProductID)
-	if productd.ErrorCode(err) != productd.ENOTFOUND {
-		log.Info("imageworker: the images changed while they were processed; result dropped")
-		return nil
-	}
-	log.Info("imageworker: the product was deleted while its images were processed; removing them")
-	var keys []string
-	for _, u := range urls {
-		if k, ok := w.store.KeyFromURL(u); ok {
-			keys = append(keys, k)
-		}
-	}
-	return w.store.Delete(ctx, keys...)
-}
-
-// deleteImages removes a deleted product's objects: all its compressed
-// images and the originals it had uploaded.
-func (w *Worker) deleteImages(ctx context.Context, log *logrus.Entry, ev productd.Event) error {
-	urls := append(append([]string(nil), ev.Images...), ev.CompressedImages...)
-	if err := w.store.DeleteProduct(ctx, ev.ProductID, urls...); err != nil {
-		return fmt.Errorf("delete images of product %d: %w", ev.ProductID, err)
-	}
-	log.Info("imageworker: images of the deleted product removed")
-	return nil
 }

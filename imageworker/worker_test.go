@@ -22,18 +22,14 @@ func TestImagesDone(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	w := h.start(testConfig(), nil, hooks{})
-	ctx := context.Background()
 
 	a, evA := h.create(h.url("photo.jpg"), h.url("photo-exif6.jpg"))
-	upload, err := h.store.PutOriginal(ctx, "image/webp", imagetest.Read(t, "photo.webp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, evB := h.create(upload)
+	upload := h.upload("image/webp", imagetest.Read(t, "photo.webp"))
+	b, evB := h.createOwning([]productd.Upload{upload})
 	h.publish(evA, nil)
 	h.publish(evB, nil)
 
-	originals := map[string]string{h.url("photo.jpg"): "photo.jpg", h.url("photo-exif6.jpg"): "photo-exif6.jpg", upload: "photo.webp"}
+	originals := map[string]string{h.url("photo.jpg"): "photo.jpg", h.url("photo-exif6.jpg"): "photo-exif6.jpg", upload.URL: "photo.webp"}
 	for _, p := range []*productd.Product{a, b} {
 		got := h.waitStatus(p.ID, productd.ImageStatusDone, productd.ImageStatusFailed)
 		if got.ImageStatus != productd.ImageStatusDone || got.ImageError != "" || len(got.CompressedImages) != len(p.Images) {
@@ -72,7 +68,10 @@ func TestImagesDone(t *testing.T) {
 func TestImagesFail(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	w := h.start(testConfig(), nil, hooks{})
+	cfg := testConfig()
+	// Only the fixture server's own address and port pass the guard.
+	cfg.FetchAllow = []string{strings.TrimPrefix(h.images.URL, "http://")}
+	w := h.start(cfg, nil, hooks{})
 
 	cases := []struct{ url, reason string }{
 		{h.url("corrupt.jpg"), "the jpeg file is corrupt or truncated"},
@@ -80,8 +79,10 @@ func TestImagesFail(t *testing.T) {
 		{h.url("bomb.jpg"), "the image is 20000x20000 pixels (400 megapixels); the limit is 50 megapixels"},
 		{h.url("bomb.png"), "the image is 20000x20000 pixels"},
 		{h.url("missing.jpg"), "the server answered 404 Not Found"},
-		{"http://10.0.0.1/x.jpg", "the URL leads to 10.0.0.1:80, which is not allowed"},
-		{"http://169.254.169.254/latest/meta-data/", "the URL leads to 169.254.169.254:80, which is not allowed"},
+		{"http://10.0.0.1/x.jpg", "the URL leads to an address that is not allowed"},
+		{"http://169.254.169.254/latest/meta-data/", "the URL leads to an address that is not allowed"},
+		// A name leading to loopback, on a port the allow-list does not open.
+		{"http://localhost:1/x.jpg", "the URL leads to an address that is not allowed"},
 	}
 	ids := map[int64]string{}
 	for _, c := range cases {
@@ -94,6 +95,11 @@ func TestImagesFail(t *testing.T) {
 		p := h.waitStatus(id, productd.ImageStatusDone, productd.ImageStatusFailed)
 		if p.ImageStatus != productd.ImageStatusFailed || !strings.HasPrefix(p.ImageError, "image 1 of 1 (") || !strings.Contains(p.ImageError, reason) {
 			t.Errorf("product %d: %s %q, want failed saying %q", id, p.ImageStatus, p.ImageError, reason)
+		}
+		// image_error is public: where a URL led inside the network is not.
+		// (The URL is the owner's own input.)
+		if _, why, _ := strings.Cut(p.ImageError, "): "); strings.Contains(why, "127.0.0.1") || strings.Contains(why, ":80") {
+			t.Errorf("product %d: image_error %q names an internal address", id, p.ImageError)
 		}
 		reasons[p.ImageError] = true
 	}
@@ -259,11 +265,8 @@ func TestDeleteRemovesObjects(t *testing.T) {
 	h := newHarness(t)
 	h.start(testConfig(), nil, hooks{})
 	ctx := context.Background()
-	upload, err := h.store.PutOriginal(ctx, "image/png", imagetest.Read(t, "alpha.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, ev := h.create(h.url("photo.jpg"), upload)
+	upload := h.upload("image/png", imagetest.Read(t, "alpha.png"))
+	p, ev := h.createOwning([]productd.Upload{upload}, h.url("photo.jpg"))
 	other, otherEv := h.create(h.url("photo.jpg"))
 	h.publish(ev, nil)
 	h.publish(otherEv, nil)
@@ -341,19 +344,7 @@ func TestShutdownReturnsInFlight(t *testing.T) {
 	p, ev := h.create(h.images.URL + "/hang.jpg")
 	h.publish(ev, nil)
 	h.waitProcessing(w)
-	if err := w.stop(); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run returned %v", err)
-	}
-	if out := h.outcome(ev.ID); out != "requeued" {
-		t.Fatalf("outcome %v", out)
-	}
-	if got, _ := h.products.FindProductByID(context.Background(), p.ID); got.ImageStatus != productd.ImageStatusProcessing {
-		t.Fatalf("status %s", got.ImageStatus)
-	}
-	// The run the shutdown cut short is not one that never ended.
-	if n := h.unfinishedRuns(p.ID); n != 0 {
-		t.Fatalf("%d runs unfinished after the shutdown", n)
-	}
+	h.stopRequeued(w, p.ID, ev.ID)
 	if n := amqptest.Depth(t, h.topo.WorkQueue); n != 1 {
 		t.Fatalf("%d messages in the work queue after shutdown, want the returned one", n)
 	}
@@ -362,10 +353,36 @@ func TestShutdownReturnsInFlight(t *testing.T) {
 // waitProcessing waits until w has taken an image slot.
 func (h *harness) waitProcessing(w *worker) {
 	h.t.Helper()
+	h.waitUntil("the worker started on the image", func() bool { return len(w.slots) > 0 })
+}
+
+// stopRequeued stops w and checks that Run returned for its context's end,
+// that the delivery of eventID went back to the queue, and that the product
+// is still processing, its cut run recorded as ended.
+func (h *harness) stopRequeued(w *worker, productID int64, eventID string) {
+	h.t.Helper()
+	if err := w.stop(); !errors.Is(err, context.Canceled) {
+		h.t.Fatalf("Run returned %v", err)
+	}
+	if out := h.outcome(eventID); out != "requeued" {
+		h.t.Fatalf("outcome %v", out)
+	}
+	if got, _ := h.products.FindProductByID(context.Background(), productID); got.ImageStatus != productd.ImageStatusProcessing {
+		h.t.Fatalf("status %s", got.ImageStatus)
+	}
+	// The run the shutdown cut short is not one that never ended.
+	if n := h.unfinishedRuns(productID); n != 0 {
+		h.t.Fatalf("%d runs unfinished after the shutdown", n)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after waitFor.
+func (h *harness) waitUntil(what string, cond func() bool) {
+	h.t.Helper()
 	deadline := time.Now().Add(waitFor)
-	for len(w.slots) == 0 {
+	for !cond() {
 		if time.Now().After(deadline) {
-			h.t.Fatal("the worker never started on the image")
+			h.t.Fatalf("not so after %v: %s", waitFor, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -60,6 +61,9 @@ type Config struct {
 	// PileUpAge is how long work may wait at a stage before the stage is
 	// shown as piling up. Zero means DefaultPileUpAge (30 s).
 	PileUpAge time.Duration
+	// ParkedRefresh is how often Run reads the parking log. Zero means
+	// DefaultParkedRefresh (2 s).
+	ParkedRefresh time.Duration
 	// ListLimit bounds every list the console shows (dead rows, retries,
 	// parked messages, failures). Zero means DefaultListLimit (20).
 	ListLimit int
@@ -67,15 +71,17 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultStaleAfter = 10 * time.Second
-	DefaultPileUpAge  = 30 * time.Second
-	DefaultListLimit  = 20
+	DefaultStaleAfter    = 10 * time.Second
+	DefaultPileUpAge     = 30 * time.Second
+	DefaultListLimit     = 20
+	DefaultParkedRefresh = 2 * time.Second
 )
 
 func (c Config) withDefaults() Config {
 	c.StaleAfter = cmp.Or(c.StaleAfter, DefaultStaleAfter)
 	c.PileUpAge = cmp.Or(c.PileUpAge, DefaultPileUpAge)
 	c.ListLimit = cmp.Or(c.ListLimit, DefaultListLimit)
+	c.ParkedRefresh = cmp.Or(c.ParkedRefresh, DefaultParkedRefresh)
 	return c
 }
 
@@ -85,6 +91,14 @@ type Console struct {
 	topo broker.Topology
 	mgmt *rabbitmgmt.Client
 	log  *logrus.Entry
+	// parkedSnap is the parking log as Run last read it.
+	parkedSnap atomic.Pointer[parkedSnapshot]
+}
+
+// parkedSnapshot is one read of the parking log.
+type parkedSnapshot struct {
+	at      time.Time
+	entries []Parked
 }
 
 // New returns a Console for cfg.
@@ -112,26 +126,48 @@ func New(cfg Config) (*Console, error) {
 func (c *Console) Topology() broker.Topology { return c.topo }
 
 // Run keeps the parking log declared on every connection of Config.Broker,
-// so that what is parked is there to read, until ctx ends. Without a
-// broker it returns at once.
+// so that what is parked is there to read, and reads it every
+// Config.ParkedRefresh, so that pages need not wait for the read, until ctx
+// ends. Without a broker it returns at once.
 func (c *Console) Run(ctx context.Context) {
 	b := c.cfg.Broker
 	if b == nil {
 		return
 	}
+	tick := time.NewTicker(c.cfg.ParkedRefresh)
+	defer tick.Stop()
+	declared := false
 	for {
 		changed := b.Changed()
-		if b.Connected() {
-			if err := c.declareLog(ctx); err != nil && ctx.Err() == nil {
+		if b.Connected() && !declared {
+			err := c.declareLog(ctx)
+			if err != nil && ctx.Err() == nil {
 				c.log.WithError(err).Warn("ops: cannot declare the parking log; parked messages are not shown")
+			}
+			declared = err == nil
+		}
+		if declared {
+			if _, err := c.readParked(ctx); err != nil && ctx.Err() == nil {
+				c.log.WithError(err).Debug("ops: cannot read the parking log")
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
+			declared = false
+		case <-tick.C:
 		}
 	}
+}
+
+// WaitBroker waits for Config.Broker's first connection, for a one-shot
+// use of the console (a command line) that reads the parking log.
+func (c *Console) WaitBroker(ctx context.Context) error {
+	if c.cfg.Broker == nil {
+		return fmt.Errorf("this process has no broker connection")
+	}
+	return c.cfg.Broker.WaitConnected(ctx)
 }
 
 func (c *Console) declareLog(ctx context.Context) error {

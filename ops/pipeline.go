@@ -127,13 +127,33 @@ func (c *Console) queues(ctx context.Context) ([]Queue, string) {
 	return out, ""
 }
 
-// parked reads the newest limit entries of the parking log.
+// parkedKept is how many of the newest parked messages a read of the
+// parking log keeps: enough for the list and for finding one product's.
+const parkedKept = 500
+
+// parked returns the newest limit entries of the parking log: Run's last
+// read while it is fresh, or a read now.
 func (c *Console) parked(ctx context.Context, limit int) ([]Parked, error) {
+	snap := c.parkedSnap.Load()
+	if snap == nil || time.Since(snap.at) > 3*c.cfg.ParkedRefresh {
+		entries, err := c.readParked(ctx)
+		if err != nil {
+			return nil, err
+		}
+		snap = &parkedSnapshot{entries: entries}
+	}
+	return snap.entries[:min(limit, len(snap.entries))], nil
+}
+
+// readParked reads the newest parkedKept entries of the parking log and
+// keeps them for parked.
+func (c *Console) readParked(ctx context.Context) ([]Parked, error) {
+	at := time.Now()
 	ch, err := c.channel(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("parking log: %w", err)
 	}
-	entries, err := parkinglog.Newest(ctx, ch, parkinglog.Name(c.topo), limit)
+	entries, err := parkinglog.Newest(ctx, ch, parkinglog.Name(c.topo), parkedKept)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +162,7 @@ func (c *Console) parked(ctx context.Context, limit int) ([]Parked, error) {
 		out[i] = Parked{MessageID: e.MessageID, EventType: e.EventType, ProductID: e.ProductID, Reason: e.Reason,
 			Attempts: e.Attempts, ParkedAt: e.ParkedAt}
 	}
+	c.parkedSnap.Store(&parkedSnapshot{at: at, entries: out})
 	return out, nil
 }
 

@@ -52,12 +52,8 @@ type Event struct {
 	PublishedAt    *time.Time    `json:"published_at"`
 }
 
-// storyEvents bounds the outbox rows a story shows; storyParked bounds the
-// parking log entries searched for the product.
-const (
-	storyEvents = 50
-	storyParked = 500
-)
+// storyEvents bounds the outbox rows a story shows.
+const storyEvents = 50
 
 // Product tells product id's story.
 func (c *Console) Product(ctx context.Context, id int64) (Story, error) {
@@ -84,7 +80,7 @@ func (c *Console) Product(ctx context.Context, id int64) (Story, error) {
 	}
 	parkedErr := ""
 	if s.ImageStatus == productd.ImageStatusFailed || !s.Found {
-		parked, err := c.parked(ctx, storyParked)
+		parked, err := c.parked(ctx, parkedKept)
 		parkedErr = errText(err)
 		for _, m := range parked {
 			if m.ProductID == id {

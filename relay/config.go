@@ -65,9 +65,19 @@ type Config struct {
 	// and writes its status row (see SetPaused and ReadStatuses). Default 1s.
 	StatusInterval time.Duration
 
-	// StopTimeout bounds how long Run waits, once its context ends, for the
-	// batches in flight to finish. Default 30s.
+	// StopTimeout bounds Run's shutdown once its context ends: the batches
+	// in flight get nine tenths of it to finish, then are cut short (rows
+	// whose marks are lost stay pending and are published again), and River
+	// the rest to stop. Run returns within StopTimeout plus the broker's
+	// Config.CloseTimeout. Default 30s.
 	StopTimeout time.Duration
+
+	// MarkTimeout bounds each statement that records a batch's outcome once
+	// the broker has answered: releasing the unanswered rows, marking the
+	// failed ones, the commit. They run even after the drain's context has
+	// ended, so that confirmed messages are not published twice, but no
+	// longer than this. Zero means DefaultMarkTimeout (10s).
+	MarkTimeout time.Duration
 }
 
 // Defaults of Config.
@@ -88,6 +98,7 @@ const (
 	DefaultDiscardedJobRetention   = 7 * 24 * time.Hour
 	DefaultJobTimeout              = time.Minute
 	DefaultStopTimeout             = 30 * time.Second
+	DefaultMarkTimeout             = 10 * time.Second
 	DefaultStatusInterval          = time.Second
 )
 
@@ -119,13 +130,14 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.DiscardedJobRetention, DefaultDiscardedJobRetention)
 	setDur(&c.JobTimeout, DefaultJobTimeout)
 	setDur(&c.StopTimeout, DefaultStopTimeout)
+	setDur(&c.MarkTimeout, DefaultMarkTimeout)
 	setDur(&c.StatusInterval, DefaultStatusInterval)
 	if c.BatchSize < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 || c.RetentionBatch < 0 {
 		return Config{}, errors.New("relay: BatchSize, Concurrency, MaxAttempts and RetentionBatch must be positive")
 	}
 	for _, d := range []time.Duration{c.RetryBase, c.RetryMax, c.ConfirmTimeout, c.SweepInterval, c.RetentionInterval,
 		c.PublishedRetention, c.IdempotencyKeyRetention, c.CompletedJobRetention, c.CancelledJobRetention,
-		c.DiscardedJobRetention, c.JobTimeout, c.StopTimeout, c.StatusInterval} {
+		c.DiscardedJobRetention, c.JobTimeout, c.StopTimeout, c.StatusInterval, c.MarkTimeout} {
 		if d < 0 {
 			return Config{}, errors.New("relay: durations must be positive")
 		}

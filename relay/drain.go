@@ -87,9 +87,11 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 	if err != nil {
 		return 0, false, fmt.Errorf("begin relay transaction: %w", err)
 	}
-	// From here on the batch finishes even if ctx ends.
-	wctx := context.WithoutCancel(ctx)
-	defer tx.Rollback(wctx) //nolint:errcheck // a no-op after Commit
+	// From here on the batch finishes even if ctx ends, unless the relay
+	// halts, and each step that records its outcome is bounded.
+	wctx, stop := r.finishing(ctx)
+	defer stop()
+	defer r.bounded(wctx, tx.Rollback) //nolint:errcheck // a no-op after Commit
 
 	// The batch's commit need not wait for its WAL to reach the disk: a
 	// crash can lose only the marks, never an event, and a lost mark makes
@@ -131,13 +133,13 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 			failures = append(failures, r.failure(row, res))
 		}
 	}
-	if err := outbox.Release(wctx, tx, unanswered); err != nil {
+	if err := r.bounded(wctx, func(ctx context.Context) error { return outbox.Release(ctx, tx, unanswered) }); err != nil {
 		return 0, false, err
 	}
-	if err := outbox.MarkFailed(wctx, tx, failures); err != nil {
+	if err := r.bounded(wctx, func(ctx context.Context) error { return outbox.MarkFailed(ctx, tx, failures) }); err != nil {
 		return 0, false, err
 	}
-	if err := tx.Commit(wctx); err != nil {
+	if err := r.bounded(wctx, tx.Commit); err != nil {
 		return 0, false, fmt.Errorf("commit relay batch: %w", err)
 	}
 	r.count(results, failures)
@@ -157,6 +159,25 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 		return published, false, fmt.Errorf("%w: %d of %d messages unconfirmed", ErrBrokerUnavailable, len(unanswered), len(rows))
 	}
 	return published, len(rows) == r.cfg.BatchSize, nil
+}
+
+// finishing returns the context of the end of a batch: it outlives ctx, so
+// that a batch whose messages the broker confirmed gets to mark them (not
+// marking them would publish them again), but it ends when the relay halts.
+func (r *Relay) finishing(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(r.halt, cancel)
+	return wctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// bounded runs one statement of a batch's end within Config.MarkTimeout.
+func (r *Relay) bounded(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.MarkTimeout)
+	defer cancel()
+	return fn(ctx)
 }
 
 // message is the AMQP message of row: the event as JSON, its id as the

@@ -18,6 +18,16 @@ const (
 	retryMax = 5 * time.Second
 )
 
+// closeTimeout bounds the goodbye to Postgres of the listener's connection.
+const closeTimeout = 2 * time.Second
+
+// closeConn closes conn, waiting at most closeTimeout.
+func closeConn(ctx context.Context, conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
+
 // listen LISTENs on outbox.NotifyChannel on a connection of its own, outside
 // the pool, and asks for a drain on every notification, until ctx ends. A
 // lost connection is replaced with backoff; each new one asks for a drain
@@ -46,7 +56,7 @@ func (r *Relay) listen(ctx context.Context) {
 			}
 			r.signal()
 		}
-		_ = conn.Close(context.WithoutCancel(ctx))
+		closeConn(ctx, conn)
 		if ctx.Err() == nil {
 			r.log.WithError(err).Warn("relay: lost the notification connection; reconnecting")
 		}
@@ -59,7 +69,7 @@ func (r *Relay) listenConn(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{outbox.NotifyChannel}.Sanitize()); err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
+		closeConn(ctx, conn)
 		return nil, err
 	}
 	return conn, nil

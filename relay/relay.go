@@ -59,6 +59,11 @@ type Relay struct {
 	// wake asks the dispatcher for a drain; one pending request is enough.
 	wake chan struct{}
 
+	// halt ends when Run's shutdown runs out of time: the batches still in
+	// flight are cut short. haltNow ends it.
+	halt    context.Context
+	haltNow context.CancelFunc
+
 	stats counters
 	// maint follows the maintenance switch and reports the relay's status.
 	maint maintenance
@@ -86,6 +91,7 @@ func New(pool *pgxpool.Pool, b *broker.Broker, cfg Config, log *logrus.Logger) (
 		log:    log.WithField(logging.FieldComponent, "relay"),
 		wake:   make(chan struct{}, 1),
 	}
+	r.halt, r.haltNow = context.WithCancel(context.Background())
 	riverLog := slog.New(logrusslog.NewHandler(log, &logrusslog.HandlerOptions{LevelMapper: riverLevel}))
 	r.river, err = newRiverClient(pool, r, riverLog)
 	if err != nil {
@@ -113,8 +119,10 @@ func (r *Relay) Client() *river.Client[pgx.Tx] { return r.river }
 
 // Run relays until ctx ends: it starts the River client and the LISTEN
 // wake-ups, and drains once at start. When ctx ends it stops taking new
-// work, lets the batches in flight finish (up to Config.StopTimeout), and
-// returns nil. It fails only if River cannot start.
+// work, lets the batches in flight finish, and returns nil, within
+// Config.StopTimeout (plus the broker's close timeout) whatever the broker
+// and the database do. It fails only if River cannot start. A Relay runs
+// once.
 func (r *Relay) Run(ctx context.Context) error {
 	// The switch is read before anything can drain: River's sweep on start
 	// and the listener's first wake-up would otherwise publish rows that a
@@ -139,9 +147,15 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
 	defer cancel()
-	if err := r.river.Stop(stopCtx); err != nil {
-		r.log.WithError(err).Warn("relay: jobs still running at the stop timeout; cancelling them")
-		_ = r.river.StopAndCancel(context.WithoutCancel(ctx))
+	finishCtx, cancelFinish := context.WithTimeout(stopCtx, r.cfg.StopTimeout*9/10)
+	defer cancelFinish()
+	context.AfterFunc(finishCtx, r.haltNow)
+	if err := r.river.Stop(finishCtx); err != nil {
+		r.log.WithError(err).Warn("relay: batches still running at the stop timeout; cutting them short")
+		r.haltNow()
+		if err := r.river.StopAndCancel(stopCtx); err != nil {
+			r.log.WithError(err).Error("relay: River did not stop within the stop timeout; leaving it behind")
+		}
 	}
 	wg.Wait()
 	if err := r.pub.Close(); err != nil {

@@ -4,9 +4,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/productd/productd"
 )
 
 // The public prefixes of the bucket. Nothing outside them is readable
@@ -17,28 +20,58 @@ const (
 )
 
 // CompressedKey returns the key of the compressed form of a product's image:
-// products/{productID}/{index}-{first 16 hex digits of the original's
-// SHA-256}.{ext}. The same original at the same place always gets the same
-// key, so a redelivered event overwrites its earlier result.
-func CompressedKey(productID int64, index int, originalSHA256 []byte, ext string) string {
+// products/{productID}/{imagesVersion}/{index}-{first 16 hex digits of the
+// original's SHA-256}.{ext}. The same original at the same place of the same
+// images always gets the same key, so a redelivered event overwrites its
+// earlier result; images of another version never share a key, so the
+// objects of replaced images can be removed without touching the current
+// ones.
+func CompressedKey(productID, imagesVersion int64, index int, originalSHA256 []byte, ext string) string {
 	sum := hex.EncodeToString(originalSHA256)
 	if len(sum) > 16 {
 		sum = sum[:16]
 	}
-	return fmt.Sprintf("%s%d/%d-%s.%s", PrefixProducts, productID, index, sum, ext)
+	return fmt.Sprintf("%s%d/%d-%s.%s", ProductPrefix(productID), imagesVersion, index, sum, ext)
 }
 
 // ProductPrefix returns the prefix under which all of a product's
-// compressed images live.
+// compressed images live: every object under it is the product's own.
 func ProductPrefix(productID int64) string {
 	return fmt.Sprintf("%s%d/", PrefixProducts, productID)
 }
 
-// NewOriginalKey returns a fresh key for an uploaded original with the
-// given extension. Originals are stored before their product exists, so the
-// key is unique per upload rather than derived from the product: deleting
-// one product's original can never remove another's.
-func NewOriginalKey(ext string) (string, error) {
+// keyVersion returns the images version of a key under prefix, the
+// product's prefix; keys written before versions were part of them, which
+// lie directly under the prefix, are version 0.
+func keyVersion(prefix, key string) int64 {
+	dir, _, ok := strings.Cut(strings.TrimPrefix(key, prefix), "/")
+	if !ok {
+		return 0
+	}
+	v, err := strconv.ParseInt(dir, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// originalExts maps the accepted upload types to file extensions.
+var originalExts = map[string]string{
+	"image/jpeg": "jpg",
+	"image/png":  "png",
+	"image/gif":  "gif",
+	"image/webp": "webp",
+}
+
+// NewOriginalKey returns a fresh key for an uploaded original of
+// contentType, one of the accepted image types; any other is an
+// EUNSUPPORTED error. Originals are stored before their product exists, so
+// the key is unique per upload rather than derived from the product.
+func NewOriginalKey(contentType string) (string, error) {
+	ext, ok := originalExts[contentType]
+	if !ok {
+		return "", productd.Errorf(productd.EUNSUPPORTED, "%s is not an accepted image type", contentType)
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return "", fmt.Errorf("generate original key: %w", err)

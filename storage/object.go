@@ -21,9 +21,16 @@ const ImmutableCacheControl = "public, max-age=31536000, immutable"
 // Put stores data under key with the given content type and returns the
 // object's public URL.
 func (s *Store) Put(ctx context.Context, key string, data []byte, contentType string) (string, error) {
+	return s.PutStream(ctx, key, bytes.NewReader(data), int64(len(data)), contentType)
+}
+
+// PutStream stores size bytes read from r under key and returns the
+// object's public URL. The bytes go to the server as they are read, in one
+// request: memory stays small whatever the size.
+func (s *Store) PutStream(ctx context.Context, key string, r io.Reader, size int64, contentType string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
+	_, err := s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{
 		ContentType:      contentType,
 		CacheControl:     ImmutableCacheControl,
 		DisableMultipart: true,
@@ -84,21 +91,35 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	return errors.Join(errs...)
 }
 
-// DeleteProduct removes every compressed image of the product, including
-// those of images it no longer has, and the objects behind urls that this
-// store handed out (the product's uploaded originals). URLs of other hosts
-// are ignored.
-func (s *Store) DeleteProduct(ctx context.Context, productID int64, urls ...string) error {
+// DeleteProduct removes every object of a deleted product: all under its
+// prefix, compressed images of earlier images included, and owned, the
+// keys of the uploads it owned. A redelivered delete finds nothing more to
+// delete and succeeds.
+func (s *Store) DeleteProduct(ctx context.Context, productID int64, owned ...string) error {
 	keys, err := s.List(ctx, ProductPrefix(productID))
 	if err != nil {
 		return err
 	}
-	for _, u := range urls {
-		if k, ok := s.KeyFromURL(u); ok {
-			keys = append(keys, k)
+	return s.Delete(ctx, append(keys, owned...)...)
+}
+
+// DeleteOlderVersions removes the product's compressed images of images
+// versions before version, and returns how many it removed. Nothing of
+// version or later is touched, so a run on newer images that stores its
+// objects meanwhile keeps them.
+func (s *Store) DeleteOlderVersions(ctx context.Context, productID, version int64) (int, error) {
+	prefix := ProductPrefix(productID)
+	keys, err := s.List(ctx, prefix)
+	if err != nil {
+		return 0, err
+	}
+	old := keys[:0]
+	for _, k := range keys {
+		if keyVersion(prefix, k) < version {
+			old = append(old, k)
 		}
 	}
-	return s.Delete(ctx, keys...)
+	return len(old), s.Delete(ctx, old...)
 }
 
 // List returns the keys under prefix.

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/internal/s3test"
@@ -21,8 +23,8 @@ func TestPutGetAndPublicURL(t *testing.T) {
 	ctx := context.Background()
 	s := s3test.New(t)
 	sum := sha256.Sum256([]byte("original"))
-	key := storage.CompressedKey(42, 1, sum[:], "jpg")
-	if want := "products/42/1-" + hex.EncodeToString(sum[:8]) + ".jpg"; key != want {
+	key := storage.CompressedKey(42, 3, 1, sum[:], "jpg")
+	if want := "products/42/3/1-" + hex.EncodeToString(sum[:8]) + ".jpg"; key != want {
 		t.Fatalf("CompressedKey = %q, want %q", key, want)
 	}
 
@@ -109,42 +111,65 @@ func TestDeleteProduct(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := s3test.New(t)
-	put := func(key string) string {
+	put := func(keys ...string) {
 		t.Helper()
-		u, err := s.Put(ctx, key, []byte(key), "image/jpeg")
-		if err != nil {
-			t.Fatal(err)
+		for _, key := range keys {
+			if _, err := s.Put(ctx, key, []byte(key), "image/jpeg"); err != nil {
+				t.Fatal(err)
+			}
 		}
-		return u
 	}
-	// Product 7 has an uploaded original, a current and an outdated
-	// compressed image; product 8 and another upload must survive.
-	orig7 := put("originals/7.jpg")
-	put("products/7/0-aaaaaaaaaaaaaaaa.jpg")
-	put("products/7/0-bbbbbbbbbbbbbbbb.jpg")
-	put("products/8/0-cccccccccccccccc.jpg")
-	put("originals/8.jpg")
+	// Product 7 owns one upload and has compressed images of two images
+	// versions, one from before versions were in keys. Product 8's objects
+	// and an upload product 7 merely lists are not its own.
+	put("originals/7.jpg", "products/7/0-aaaaaaaaaaaaaaaa.jpg", "products/7/2/0-bbbbbbbbbbbbbbbb.jpg",
+		"products/8/1/0-cccccccccccccccc.jpg", "originals/8.jpg", "products/70/1/0-dddddddddddddddd.jpg")
 
-	urls := []string{orig7, "https://example.com/elsewhere.jpg", s.URL("products/7/0-aaaaaaaaaaaaaaaa.jpg")}
-	if err := s.DeleteProduct(ctx, 7, urls...); err != nil {
+	if err := s.DeleteProduct(ctx, 7, "originals/7.jpg"); err != nil {
 		t.Fatal(err)
 	}
 	// A redelivered delete event deletes nothing more and does not fail.
-	if err := s.DeleteProduct(ctx, 7, urls...); err != nil {
+	if err := s.DeleteProduct(ctx, 7, "originals/7.jpg"); err != nil {
 		t.Fatalf("second DeleteProduct: %v", err)
 	}
-	var left []string
+	if left, want := all(t, s), []string{"originals/8.jpg", "products/70/1/0-dddddddddddddddd.jpg", "products/8/1/0-cccccccccccccccc.jpg"}; !slices.Equal(left, want) {
+		t.Fatalf("left after delete: %v, want %v", left, want)
+	}
+}
+
+// Only compressed images of earlier images versions go.
+func TestDeleteOlderVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := s3test.New(t)
+	for _, key := range []string{"products/5/0-aaaaaaaaaaaaaaaa.jpg", "products/5/2/0-bbbbbbbbbbbbbbbb.jpg", "products/5/3/0-cccccccccccccccc.jpg",
+		"products/5/4/1-dddddddddddddddd.jpg", "products/6/1/0-eeeeeeeeeeeeeeee.jpg"} {
+		if _, err := s.Put(ctx, key, []byte(key), "image/jpeg"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.DeleteOlderVersions(ctx, 5, 3)
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteOlderVersions = %d, %v; want 2 removed", n, err)
+	}
+	if left, want := all(t, s), []string{"products/5/3/0-cccccccccccccccc.jpg", "products/5/4/1-dddddddddddddddd.jpg", "products/6/1/0-eeeeeeeeeeeeeeee.jpg"}; !slices.Equal(left, want) {
+		t.Fatalf("left %v, want %v", left, want)
+	}
+}
+
+// all lists every key of the store, sorted.
+func all(t *testing.T, s *storage.Store) []string {
+	t.Helper()
+	var keys []string
 	for _, p := range []string{storage.PrefixOriginals, storage.PrefixProducts} {
-		keys, err := s.List(ctx, p)
+		k, err := s.List(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		left = append(left, keys...)
+		keys = append(keys, k...)
 	}
-	slices.Sort(left)
-	if want := []string{"originals/8.jpg", "products/8/0-cccccccccccccccc.jpg"}; !slices.Equal(left, want) {
-		t.Fatalf("left after delete: %v, want %v", left, want)
-	}
+	slices.Sort(keys)
+	return keys
 }
 
 func TestDeleteRefusesPrivateKeys(t *testing.T) {
@@ -187,15 +212,18 @@ func TestKeyFromURL(t *testing.T) {
 	}
 }
 
-func TestNewOriginalKeyIsUnique(t *testing.T) {
+func TestNewOriginalKey(t *testing.T) {
 	t.Parallel()
-	a, err := storage.NewOriginalKey("png")
+	a, err := storage.NewOriginalKey("image/png")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := storage.NewOriginalKey("png")
+	b, _ := storage.NewOriginalKey("image/png")
 	if a == b || !strings.HasPrefix(a, storage.PrefixOriginals) || !strings.HasSuffix(a, ".png") {
 		t.Fatalf("NewOriginalKey gave %q and %q", a, b)
+	}
+	if _, err := storage.NewOriginalKey("text/plain"); productd.ErrorCode(err) != productd.EUNSUPPORTED {
+		t.Fatalf("a key for text: %v, want EUNSUPPORTED", err)
 	}
 }
 
@@ -206,40 +234,32 @@ func TestNewNeedsTheAddress(t *testing.T) {
 	}
 }
 
-func TestOriginals(t *testing.T) {
+// PutStream stores what it reads, in one piece, and anyone may read it back.
+func TestPutStream(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := s3test.New(t)
-	a, err := s.PutOriginal(ctx, "image/png", []byte("png"))
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	key, err := storage.NewOriginalKey("image/png")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.PutOriginal(ctx, "image/png", []byte("png"))
+	url, err := s.PutStream(ctx, key, iotest.OneByteReader(bytes.NewReader(data)), int64(len(data)), "image/png")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a == b || !strings.HasSuffix(a, ".png") {
-		t.Fatalf("two uploads got %q and %q", a, b)
-	}
-	if _, err := s.PutOriginal(ctx, "text/plain", []byte("x")); productd.ErrorCode(err) != productd.EUNSUPPORTED {
-		t.Fatalf("text upload: %v, want EUNSUPPORTED", err)
-	}
-	compressed, err := s.Put(ctx, "products/1/0-aaaaaaaaaaaaaaaa.jpg", []byte("c"), "image/jpeg")
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Only the first original goes: not the other upload, not a compressed
-	// image, not a foreign URL.
-	if err := s.DeleteOriginals(ctx, []string{a, compressed, "https://example.com/x.png"}); err != nil {
-		t.Fatal(err)
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("GET %s: %d, %d bytes, %s", url, resp.StatusCode, len(got), resp.Header.Get("Content-Type"))
 	}
-	left, err := s.List(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyB, _ := s.KeyFromURL(b)
-	if want := []string{keyB, "products/1/0-aaaaaaaaaaaaaaaa.jpg"}; !slices.Equal(left, want) {
-		t.Fatalf("left %v, want %v", left, want)
+	// A reader that ends early stores nothing.
+	if _, err := s.PutStream(ctx, key+".short", bytes.NewReader(data[:10]), int64(len(data)), "image/png"); err == nil {
+		t.Fatal("a short stream was stored")
 	}
 }
 
@@ -254,8 +274,8 @@ func TestEnsureBucketIsIdempotent(t *testing.T) {
 	if s.Bucket() != cfg.Bucket {
 		t.Fatalf("Bucket() = %q", s.Bucket())
 	}
-	if err := s.DeleteOriginals(ctx, nil); err != nil {
-		t.Fatalf("deleting no originals: %v", err)
+	if err := s.Delete(ctx); err != nil {
+		t.Fatalf("deleting nothing: %v", err)
 	}
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()

@@ -24,6 +24,11 @@ func runAPI(ctx context.Context, a *app) error {
 		TrustedProxies: a.cfg.TrustedProxies,
 		QueryTimeout:   a.cfg.APIQueryTimeout,
 	})
+	closeOps, err := mountOps(ctx, a, srv.Router())
+	if err != nil {
+		return err
+	}
+	defer closeOps()
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.HTTPAddr, err)

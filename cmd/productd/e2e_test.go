@@ -191,7 +191,7 @@ func newDeployment(t testing.TB) *deployment {
 		"S3_BUCKET":         d.s3.Bucket,
 		"S3_PUBLIC_URL":     d.s3.PublicURL,
 		"HTTP_ADDR":         d.addr,
-		"IMAGE_FETCH_ALLOW": "127.0.0.1",
+		"IMAGE_FETCH_ALLOW": "127.0.0.1:*",
 		"LOG_FORMAT":        "json",
 		"LOG_LEVEL":         "info",
 		"SHUTDOWN_TIMEOUT":  "10s",

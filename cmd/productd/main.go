@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/gin-gonic/gin"
@@ -34,12 +35,15 @@ import (
 
 const usage = `usage: productd [all|api|relay|worker]
        productd migrate [up|down|status]
+       productd ops [--json] status|dead ...|parking replay|relay pause|resume|product ID
 
   all      run the API, the relay and the image worker in one process (default)
   api      serve the HTTP API on HTTP_ADDR
   relay    publish the outbox to RabbitMQ
   worker   compress product images
   migrate  apply (up), roll back one step (down) or list (status) migrations
+  ops      read and steer the outbox, the relays and the image pipeline
+           (productd ops help lists its commands)
 `
 
 func main() {
@@ -82,7 +86,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	_, isRole := roles[cmd]
-	if cmd != "all" && cmd != "migrate" && !isRole {
+	if cmd == "ops" && (len(args) == 0 || args[0] == "help") {
+		fmt.Fprint(stdout, opsUsage)
+		return 0
+	}
+	if cmd != "all" && cmd != "migrate" && cmd != "ops" && !isRole {
 		fmt.Fprintf(stderr, "productd: unknown command %q\n%s", cmd, usage)
 		return 2
 	}
@@ -96,9 +104,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "productd: %v\n", err)
 		return 2
 	}
-	if cmd == "migrate" {
+	switch cmd {
+	case "migrate":
 		err = migrate(ctx, cfg, args, stdout)
-	} else {
+	case "ops":
+		err = opsCommand(ctx, cfg, log, args, stdout)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintf(stderr, "productd ops: %s\n%s", strings.Join(args, " "), opsUsage)
+			return 2
+		}
+	default:
 		err = serve(ctx, cfg, log, cmd)
 	}
 	if err != nil {

@@ -10,24 +10,29 @@ import (
 	"github.com/productd/productd/imageworker"
 	"github.com/productd/productd/internal/backoff"
 	"github.com/productd/productd/storage"
+	"github.com/productd/productd/uploads"
 )
 
 // runWorker compresses product images until ctx is cancelled, then lets the
-// images in flight finish within two thirds of the shutdown timeout and
-// returns the rest to the queue.
+// images in flight finish within six tenths of the shutdown timeout and
+// returns the rest to the queue. Closing the consumer's channel, the
+// publisher's and the connection wait a tenth each at most, so that the
+// role stops within the shutdown timeout whatever the broker does.
 func runWorker(ctx context.Context, a *app) error {
 	store, err := storage.New(storageConfig(a.cfg))
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	b, err := broker.New(broker.Config{URL: a.cfg.AMQPURL, ConnectionName: "productd worker"}, a.log)
+	b, err := broker.New(broker.Config{
+		URL: a.cfg.AMQPURL, ConnectionName: "productd worker", CloseTimeout: a.cfg.ShutdownTimeout / 10,
+	}, a.log)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer b.Close()
 	w, err := imageworker.New(imageworker.Config{
 		FetchAllow:   a.cfg.ImageFetchAllow,
-		DrainTimeout: a.cfg.ShutdownTimeout * 2 / 3,
+		DrainTimeout: a.cfg.ShutdownTimeout * 6 / 10,
 	}, a.products, store, b, a.log)
 	if err != nil {
 		return err
@@ -36,7 +41,7 @@ func runWorker(ctx context.Context, a *app) error {
 }
 
 // setupStorage connects the object storage that keeps uploaded originals
-// and sets a.originals. A MinIO that does not answer at start is no reason to
+// and sets a.originals, which records them in Postgres. A MinIO that does not answer at start is no reason to
 // stop: uploads fail with 503 until it answers, and the bucket and its read
 // policy are set up in the background as soon as it does.
 func setupStorage(ctx context.Context, a *app) error {
@@ -44,7 +49,7 @@ func setupStorage(ctx context.Context, a *app) error {
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	a.originals = store
+	a.originals = uploads.New(uploads.Config{}, a.pool, store, a.log)
 	go ensureBucket(ctx, a, store)
 	return nil
 }

@@ -103,6 +103,18 @@ func main() {
 	vips("photo.png", "photo-progressive.jpg[Q=90,interlace]")
 	vips("photo.png", "photo-444.jpg[Q=90,subsample-mode=off]")
 	os.Remove("photo.png")
+
+	// A flat grey square of 16 megapixels, progressive: every scan after
+	// the first is all end-of-band runs, a few bytes. Tests repeat one of
+	// them thousands of times (imagetest.RepeatScan) to build a small file
+	// that costs a decoder a pass over 262,144 blocks per copy.
+	flat := image.NewGray(image.Rect(0, 0, 4096, 4096))
+	for i := range flat.Pix {
+		flat.Pix[i] = 128
+	}
+	writePNG("flat.png", flat)
+	vips("flat.png", "flat-progressive.jpg[Q=75,interlace]")
+	os.Remove("flat.png")
 }
 
 // photoLike draws a landscape with the statistics of a photograph: smooth

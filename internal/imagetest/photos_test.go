@@ -57,8 +57,8 @@ func TestPhotosFromADamagedWallpaperNameIt(t *testing.T) {
 func TestBenchPhotosAreMadeOnce(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("PRODUCTD_PHOTOS", dir)
-	for _, name := range []string{"2MP", "9MP", "18MP"} {
-		if err := os.WriteFile(filepath.Join(dir, "bench-"+name+".jpg"), []byte(name), 0o644); err != nil {
+	for _, p := range frames(dir) {
+		if err := os.WriteFile(p.Path, []byte(p.Name), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,8 +76,14 @@ func TestBenchPhotosAreMadeOnce(t *testing.T) {
 			t.Errorf("%s is %d × %d, not a camera's frame", p.Name, p.w, p.h)
 		}
 	}
-	if fmt.Sprint(names) != "[2MP 9MP 18MP]" {
+	if fmt.Sprint(names) != "[2MP 9MP 18MP 2MPprogressive 9MPprogressive 18MPprogressive]" {
 		t.Errorf("photos %v, want the smallest first", names)
+	}
+}
+
+func TestSamplePeakRSSSeesTheProcess(t *testing.T) {
+	if peak := SamplePeakRSS()(); peak < 1<<20 {
+		t.Fatalf("peak resident memory %d bytes", peak)
 	}
 }
 

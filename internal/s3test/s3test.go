@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -92,6 +93,19 @@ func env(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// Status returns the status of an anonymous GET of url, as a browser
+// would send it: 200 for an object anyone may read, 403 or 404 for one that
+// is gone.
+func Status(t testing.TB, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // NewProxy starts an in-process toxiproxy in front of the test MinIO; it

@@ -1,26 +1,29 @@
 // Package compress turns an untrusted image file into a small web image: it
 // sniffs the format against an allow-list, refuses oversized images from
-// their header before any pixel is decoded, decodes, fits the picture into a
-// box without upscaling, turns it upright by its EXIF orientation, and
-// encodes it as JPEG, or as PNG when it has transparency.
+// their header before any pixel is decoded, decodes through libvips (a JPEG
+// shrunk while it is decoded), fits the picture into a box without
+// upscaling, turns it upright by its EXIF orientation, and encodes it as
+// JPEG, or as PNG when it has transparency.
 //
-// It is pure computation: no I/O, no goroutines of its own beyond bounded
-// parallelism inside one call, safe for concurrent use.
+// libvips is a C library: building the package needs cgo and libvips'
+// headers (Debian's libvips-dev), running it the shared library (libvips42).
+// It is pure computation otherwise: no I/O, safe for concurrent use.
 package compress
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"image"
-	"image/gif"
 	"image/png"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/disintegration/imaging"
-	"golang.org/x/image/webp"
+	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd"
-	"github.com/productd/productd/imageworker/internal/jpegscale"
 )
 
 // Config sets the output and the limits. Zero fields take their defaults.
@@ -34,6 +37,17 @@ type Config struct {
 	// 50 million, more than any common camera writes). It bounds the memory
 	// one image can take: see the package's benchmark notes.
 	MaxPixels int64
+	// MaxScans refuses a JPEG of more scans before it is decoded. Zero
+	// means DefaultMaxScans (100); see budget.go.
+	MaxScans int
+	// Timeout is the wall-time budget of one image: decoding it and fitting
+	// it into the box. Running out is a permanent failure, the image being
+	// too costly. Zero means DefaultTimeout (10 s).
+	Timeout time.Duration
+	// Logger receives libvips' messages, at debug level (errors at error
+	// level). Nil drops them. libvips is started once per process, with
+	// the Logger of the first Compressor made.
+	Logger *logrus.Logger
 }
 
 // Defaults of Config.
@@ -45,6 +59,13 @@ const (
 	// smooth backgrounds (sky, bokeh) show no blocking; 75 would save only
 	// another 19 %, closer to where JPEG's blocks start to show.
 	DefaultQuality = 82
+	// DefaultMaxScans is ten times the scans of libjpeg's progressive
+	// script.
+	DefaultMaxScans = 100
+	// DefaultTimeout is about fifty times what the largest image allowed
+	// costs on one core (an 18 MP photograph: 0.1-0.2 s), so a busy
+	// machine does not fail honest images.
+	DefaultTimeout = 10 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -57,6 +78,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxPixels <= 0 {
 		c.MaxPixels = DefaultMaxPixels
 	}
+	c.MaxScans = cmp.Or(max(c.MaxScans, 0), DefaultMaxScans)
+	c.Timeout = cmp.Or(max(c.Timeout, 0), DefaultTimeout)
 	return c
 }
 
@@ -72,13 +95,18 @@ type Result struct {
 
 // Compressor compresses images by one Config.
 type Compressor struct {
-	cfg     Config
-	decodes atomic.Int64
-	bufs    sync.Pool // *bytes.Buffer for encoding
+	cfg      Config
+	decodes  atomic.Int64
+	decoding atomic.Int64
+	// beforeDecode, when set, runs on the decoding goroutine first: tests
+	// make it panic.
+	beforeDecode func()
+	bufs         sync.Pool // *bytes.Buffer for encoding
 }
 
 // New returns a Compressor for cfg.
 func New(cfg Config) *Compressor {
+	startVips(cfg.Logger)
 	return &Compressor{cfg: cfg.withDefaults()}
 }
 
@@ -89,11 +117,17 @@ func (c *Compressor) Config() Config { return c.cfg }
 // from their header (not an image, too many pixels) never count.
 func (c *Compressor) Decodes() int64 { return c.decodes.Load() }
 
+// Decoding returns how many decodes are running now, those Compress
+// returned from early included (see budget.go).
+func (c *Compressor) Decoding() int64 { return c.decoding.Load() }
+
 // Compress returns the web form of the image in data. Its errors are
 // application errors a person can act on: EUNSUPPORTED (not an accepted
-// image), ETOOLARGE (too many pixels), EUNPROCESSABLE (corrupt); none is
-// worth retrying.
-func (c *Compressor) Compress(data []byte) (*Result, error) {
+// image), ETOOLARGE (too many pixels or scans, or over the time budget:
+// too costly to decode), EUNPROCESSABLE (corrupt); none is worth retrying.
+// When ctx ends first, Compress returns ctx's error at once (see budget.go
+// for what happens to the decode then).
+func (c *Compressor) Compress(ctx context.Context, data []byte) (*Result, error) {
 	f, err := Sniff(data)
 	if err != nil {
 		return nil, err
@@ -107,12 +141,19 @@ func (c *Compressor) Compress(data []byte) (*Result, error) {
 			hdr.Width, hdr.Height, float64(px)/1e6, float64(c.cfg.MaxPixels)/1e6)
 	}
 
-	c.decodes.Add(1)
-	img, orient, err := c.decode(f, data, hdr)
+	if f == JPEG {
+		if n := jpegScans(data, c.cfg.MaxScans); n > c.cfg.MaxScans {
+			return nil, productd.Errorf(productd.ETOOLARGE, "the image is too costly to decode: the JPEG has more than %d scans", c.cfg.MaxScans)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	img, err := c.decodeFit(ctx, f, data, hdr)
 	if err != nil {
 		return nil, err
 	}
-	img = c.fit(img, orient)
 
 	out := JPEG
 	if !opaque(img) {
@@ -126,33 +167,57 @@ func (c *Compressor) Compress(data []byte) (*Result, error) {
 	return &Result{Data: enc, Format: out, Width: b.Dx(), Height: b.Dy(), Source: f}, nil
 }
 
-// decode decodes data, which decodeConfig has checked.
-func (c *Compressor) decode(f Format, data []byte, hdr image.Config) (image.Image, orientation, error) {
-	var img image.Image
-	var err error
-	orient := orientation(1)
-	r := bytes.NewReader(data)
-	switch f {
-	case JPEG:
-		orient = jpegOrientation(data)
-		img, err = jpegscale.Decode(r, scaleFor(hdr.Width, hdr.Height, c.cfg.MaxSide))
-	case PNG:
-		img, err = png.Decode(r)
-	case GIF:
-		img, err = gif.Decode(r) // the first frame only
-	case WebP:
-		img, err = webp.Decode(r)
+// decodeFit decodes data and fits it into the box within the budget, on a
+// goroutine of its own so that it can be left behind.
+func (c *Compressor) decodeFit(ctx context.Context, f Format, data []byte, hdr image.Config) (image.Image, error) {
+	bctx, cancel := context.WithTimeoutCause(ctx, c.cfg.Timeout, errOverBudget)
+	defer cancel()
+	type result struct {
+		img image.Image
+		err error
 	}
-	if err != nil {
-		return nil, orient, corrupt(f, err)
+	done := make(chan result, 1)
+	c.decodes.Add(1)
+	c.decoding.Add(1)
+	go func() {
+		var r result
+		defer c.decoding.Add(-1)
+		defer func() {
+			// A decoder's panic fails this image, not the process.
+			if p := recover(); p != nil {
+				r = result{err: productd.Errorf(productd.EUNPROCESSABLE, "decoding failed unexpectedly (%v)", p)}
+			}
+			done <- r
+		}()
+		if c.beforeDecode != nil {
+			c.beforeDecode()
+		}
+		d, err := c.decode(bctx, f, data, hdr)
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.img = c.fit(d)
+	}()
+	select {
+	case r := <-done:
+		if r.err == nil || bctx.Err() == nil {
+			return r.img, r.err
+		}
+		// Failed because the budget or ctx ended: say which.
+	case <-bctx.Done():
 	}
-	return img, orient, nil
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, productd.Errorf(productd.ETOOLARGE, "the image is too costly to decode: it took more than %v", c.cfg.Timeout)
 }
 
-// fit shrinks img into the box, never enlarging it, and turns it upright.
-// JPEG planes take the planar path; everything else goes through imaging,
-// as RGBA.
-func (c *Compressor) fit(img image.Image, o orientation) image.Image {
+// fit shrinks the picture into the box, never enlarging it, and turns it
+// upright. libvips' pictures are fitted already; image/jpeg's take the
+// integer path of planar.go, or imaging's for its rarer colour models.
+func (c *Compressor) fit(d *decoded) image.Image {
+	img, o := d.img, d.orient
 	switch m := img.(type) {
 	case *image.YCbCr:
 		return fitYCbCr(m, c.cfg.MaxSide, o)

@@ -2,6 +2,7 @@ package compress_test
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -58,7 +59,7 @@ func TestCompressAcceptedFormats(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
 			data := fixture(t, tc.file)
-			r, err := compress.New(compress.Config{MaxSide: 256}).Compress(data)
+			r, err := compress.New(compress.Config{MaxSide: 256}).Compress(context.Background(), data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +77,7 @@ func TestCompressAcceptedFormats(t *testing.T) {
 
 func TestTransparencyIsKept(t *testing.T) {
 	t.Parallel()
-	r, err := compress.New(compress.Config{}).Compress(fixture(t, "alpha.png"))
+	r, err := compress.New(compress.Config{}).Compress(context.Background(), fixture(t, "alpha.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestTransparencyIsKept(t *testing.T) {
 
 func TestNeverUpscales(t *testing.T) {
 	t.Parallel()
-	r, err := compress.New(compress.Config{MaxSide: 4096}).Compress(fixture(t, "photo.jpg"))
+	r, err := compress.New(compress.Config{MaxSide: 4096}).Compress(context.Background(), fixture(t, "photo.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestNeverUpscales(t *testing.T) {
 func TestEXIFOrientationIsApplied(t *testing.T) {
 	t.Parallel()
 	for _, side := range []int{1024, 200} {
-		r, err := compress.New(compress.Config{MaxSide: side}).Compress(fixture(t, "photo-exif6.jpg"))
+		r, err := compress.New(compress.Config{MaxSide: side}).Compress(context.Background(), fixture(t, "photo-exif6.jpg"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +130,7 @@ func TestRefusals(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
 			c := compress.New(compress.Config{})
-			_, err := c.Compress(fixture(t, tc.file))
+			_, err := c.Compress(context.Background(), fixture(t, tc.file))
 			if productd.ErrorCode(err) != tc.code || !strings.Contains(productd.ErrorMessage(err), tc.reason) {
 				t.Fatalf("got %v, want %s saying %q", err, tc.code, tc.reason)
 			}
@@ -138,13 +139,13 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	if _, err := compress.New(compress.Config{}).Compress(nil); productd.ErrorCode(err) != productd.EUNSUPPORTED {
+	if _, err := compress.New(compress.Config{}).Compress(context.Background(), nil); productd.ErrorCode(err) != productd.EUNSUPPORTED {
 		t.Fatalf("empty file: %v, want EUNSUPPORTED", err)
 	}
 	// A header that claims no pixels at all.
 	bad := fixture(t, "bomb.png")
 	copy(bad[16:24], make([]byte, 8))
-	if _, err := compress.New(compress.Config{}).Compress(bad); productd.ErrorCode(err) != productd.EUNPROCESSABLE {
+	if _, err := compress.New(compress.Config{}).Compress(context.Background(), bad); productd.ErrorCode(err) != productd.EUNPROCESSABLE {
 		t.Fatalf("0x0 PNG: %v, want EUNPROCESSABLE", err)
 	}
 }
@@ -157,7 +158,7 @@ func TestUnusualJPEGs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := compress.New(compress.Config{MaxSide: 100}).Compress(data)
+		r, err := compress.New(compress.Config{MaxSide: 100}).Compress(context.Background(), data)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -172,7 +173,7 @@ func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
 	c := compress.New(compress.Config{MaxSide: 300})
 	data := fixture(t, "photo.jpg")
-	want, err := c.Compress(data)
+	want, err := c.Compress(context.Background(), data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestConcurrentUse(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 3 {
-				got, err := c.Compress(data)
+				got, err := c.Compress(context.Background(), data)
 				if err != nil || !bytes.Equal(got.Data, want.Data) {
 					t.Errorf("concurrent compress differs: %v", err)
 				}
@@ -201,5 +202,35 @@ func TestDefaults(t *testing.T) {
 	}
 	if compress.PNG.ContentType() != "image/png" || compress.JPEG.Ext() != "jpg" || compress.WebP.Ext() != "webp" {
 		t.Fatal("format names")
+	}
+}
+
+// libjpeg-turbo refuses a progressive JPEG that repeats a first scan
+// ("Inconsistent progression sequence"); image/jpeg decodes it, and so the
+// compressor does, to the same picture as the file without the repeat.
+func TestProgressionLibjpegRefuses(t *testing.T) {
+	t.Parallel()
+	orig := fixture(t, "photo-progressive.jpg")
+	repeated, err := imagetest.RepeatScan(orig, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := compress.New(compress.Config{MaxSide: 256})
+	if err := compress.DecodeVips(repeated, 256); err == nil || !strings.Contains(err.Error(), "Inconsistent progression") {
+		t.Fatalf("libvips read the repeated scans (%v); the test no longer shows the fallback", err)
+	}
+	got, err := c.Compress(context.Background(), repeated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := c.Compress(context.Background(), orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Width != want.Width || got.Height != want.Height || got.Format != compress.JPEG {
+		t.Fatalf("repeated scans: %s %dx%d, the original %s %dx%d", got.Format, got.Width, got.Height, want.Format, want.Width, want.Height)
+	}
+	if psnr := imagetest.PSNR(decodeResult(t, got), decodeResult(t, want)); psnr < 35 {
+		t.Fatalf("the fallback's picture is %.1f dB from libvips' one, want ≥ 35", psnr)
 	}
 }

@@ -2,11 +2,10 @@ package compress
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"image"
-	"image/color"
 	"image/jpeg"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -127,18 +126,18 @@ func TestFastPathMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			img, o, err := c.decode(f, data, hdr)
+			d, err := c.decode(context.Background(), f, data, hdr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := c.fit(img, o)
+			got := c.fit(d)
 			full, err := jpeg.Decode(bytes.NewReader(data))
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := imaging.Resize(full, got.Bounds().Dx(), got.Bounds().Dy(), imaging.Lanczos)
-			psnr := lumaPSNR(got, want)
-			t.Logf("%s in %d px (decoded at %d/8): PSNR %.1f dB", name, side, scaleFor(hdr.Width, hdr.Height, side), psnr)
+			psnr := imagetest.PSNR(got, want)
+			t.Logf("%s in %d px (decoded at 1/%d): PSNR %.1f dB", name, side, d.shrink, psnr)
 			if psnr < 30 {
 				t.Errorf("%s in %d px: PSNR %.1f dB against the reference, want ≥ 30", name, side, psnr)
 			}
@@ -146,20 +145,39 @@ func TestFastPathMatchesReference(t *testing.T) {
 	}
 }
 
-func lumaPSNR(a, b image.Image) float64 {
-	if a.Bounds().Size() != b.Bounds().Size() {
-		return 0
-	}
-	var sum float64
-	ab, bb := a.Bounds(), b.Bounds()
-	for y := range ab.Dy() {
-		for x := range ab.Dx() {
-			ya := color.GrayModel.Convert(a.At(ab.Min.X+x, ab.Min.Y+y)).(color.Gray).Y
-			yb := color.GrayModel.Convert(b.At(bb.Min.X+x, bb.Min.Y+y)).(color.Gray).Y
-			d := float64(ya) - float64(yb)
-			sum += d * d
+func TestJPEGScans(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]int{"photo.jpg": 1, "photo-progressive.jpg": 10, "flat-progressive.jpg": 6, "corrupt.jpg": 1} {
+		if got := jpegScans(readFixture(t, name), 100); got != want {
+			t.Errorf("%s: %d scans, want %d", name, got, want)
 		}
 	}
-	mse := sum / float64(ab.Dx()*ab.Dy())
-	return 10 * math.Log10(255*255/max(mse, 1e-9))
+	flat := readFixture(t, "flat-progressive.jpg")
+	bomb, err := imagetest.RepeatScan(flat, 1, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jpegScans(bomb, 100); got != 101 {
+		t.Errorf("500 repeats: %d, want the walk to stop at 101", got)
+	}
+	// Restart markers, stuffed bytes and fill bytes inside or between
+	// scans are not scans.
+	sos := []byte{0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0}
+	data := append([]byte{0xFF, 0xD8, 0xFF, 0xFF}, sos...)
+	data = append(data, 0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0xD7)
+	data = append(data, sos...)
+	data = append(data, 0x78, 0xFF, 0xD9)
+	if got := jpegScans(data, 100); got != 2 {
+		t.Errorf("hand-made file: %d scans, want 2", got)
+	}
+	for name, data := range map[string][]byte{
+		"no marker":            {0xFF, 0xD8, 0x00, 0x00, 0x00},
+		"cut in a scan":        append([]byte{0xFF, 0xD8}, sos[:8]...),
+		"cut after 0xFF":       append(append([]byte{0xFF, 0xD8}, sos...), 0xFF),
+		"restart before frame": {0xFF, 0xD8, 0xFF, 0xD0, 0xFF, 0xD9},
+	} {
+		if got := jpegScans(data, 100); got > 1 {
+			t.Errorf("%s: %d scans", name, got)
+		}
+	}
 }

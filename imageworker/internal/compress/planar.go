@@ -4,29 +4,9 @@ import (
 	"image"
 )
 
-// This file is the fast path for JPEGs, nearly every photograph: the
-// decoder's planes are fitted, turned and handed to the encoder as planes.
-
-// scaleFor returns the decoder scale, in eighths, for a w × h JPEG fitted
-// into a side × side box: the smallest that keeps the longer side at least
-// side pixels, so Lanczos only finishes the last step and never enlarges.
-// The decoder's shrink keeps each block's lowest frequencies, a clean
-// low-pass filter (within 43 dB of an area average, see jpegscale's tests),
-// so unlike libvips, which leaves a factor of 2 to its final filter, this
-// leaves none: on real photographs of 2 to 18 MP the result is 44 to 49 dB
-// from a full decode fitted by Lanczos in floating point, as close as
-// vipsthumbnail's own (39 to 45 dB; docs/BENCHMARKS.md). Scales of 5/8 to
-// 7/8 save nothing over a full decode, whose flat blocks are cheap, so small
-// pictures are decoded whole.
-func scaleFor(w, h, side int) int {
-	long := max(w, h)
-	for n := 1; n < 5; n++ {
-		if (long*n+7)/8 >= side {
-			return n
-		}
-	}
-	return 8
-}
+// This file fits and turns the planes of a JPEG that image/jpeg decoded
+// because libvips refused it, and turns libvips' greyscale pictures, in
+// integers, handing the encoder a form it reads directly.
 
 // fitSize returns the size of a w × h picture fitted into a side × side box,
 // never larger than it was.

@@ -4,15 +4,13 @@ import (
 	"math"
 )
 
-// This file resamples 8-bit planes, the luma and chroma of a decoded JPEG,
-// without ever turning them into RGBA: a 4:2:0 photograph is 1.5 bytes a
-// pixel as planes and 4 as RGBA, and resampling in integers is several times
-// cheaper than imaging's float RGBA path.
+// This file resamples 8-bit planes, the luma and chroma of a JPEG decoded
+// by image/jpeg, without ever turning them into RGBA: a 4:2:0 photograph is
+// 1.5 bytes a pixel as planes and 4 as RGBA, and resampling in integers is
+// several times cheaper than imaging's float RGBA path.
 //
 // The filter is Lanczos-3, the filter libvips reduces with: sharp without
-// visible ringing. After the decoder's frequency-domain shrink (see
-// scaleFor) it reduces a large photograph by less than 2, over at most 13
-// taps.
+// visible ringing.
 
 // plane is one 8-bit channel of an image.
 type plane struct {

@@ -22,21 +22,25 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"syscall"
 	"time"
 
 	"code.dny.dev/ssrf"
 
 	"github.com/productd/productd"
+	"github.com/productd/productd/internal/netallow"
 )
 
 // Config sets the client's limits and its allow-list. Zero fields take
 // their defaults.
 type Config struct {
-	// Allow lists host names and CIDRs (a bare IP is one address) that may
-	// be fetched although the guard would refuse them, on any port: test
-	// servers, or a trusted image host inside the network. Default empty.
+	// Allow lists host names, IP addresses and CIDRs, each with an optional
+	// port, that may be fetched although the guard would refuse them: a
+	// trusted image host inside the network, or test servers. What an entry
+	// lets through is said by package netallow (internal/netallow): a name
+	// its own resolved addresses for requests to that name, an address or
+	// CIDR those addresses, on ports 80 and 443 unless the entry names one.
+	// Default empty.
 	Allow []string
 	// Timeout bounds a whole download, redirects and body included
 	// (default 15s).
@@ -65,12 +69,11 @@ type Client struct {
 	cfg      Config
 	http     *http.Client
 	guardian *ssrf.Guardian
-	hosts    map[string]bool
-	prefixes []netip.Prefix
+	allow    netallow.List
 }
 
-// New returns a client for cfg. An entry of Allow that is neither a host
-// name nor a CIDR is an error.
+// New returns a client for cfg. An entry of Allow that netallow cannot
+// parse is an error.
 func New(cfg Config) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
@@ -84,22 +87,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxRedirects <= 0 {
 		cfg.MaxRedirects = DefaultMaxRedirects
 	}
-	c := &Client{cfg: cfg, guardian: ssrf.New(), hosts: map[string]bool{}}
-	for _, a := range cfg.Allow {
-		a = strings.TrimSpace(a)
-		switch p, err := netip.ParsePrefix(a); {
-		case err == nil:
-			c.prefixes = append(c.prefixes, p.Masked())
-		case strings.Contains(a, "/"):
-			return nil, fmt.Errorf("fetch: allow-list entry %q is not a valid CIDR", a)
-		default:
-			if ip, err := netip.ParseAddr(strings.Trim(a, "[]")); err == nil {
-				c.prefixes = append(c.prefixes, netip.PrefixFrom(ip, ip.BitLen()))
-			} else if a != "" {
-				c.hosts[strings.ToLower(a)] = true
-			}
-		}
+	allow, err := netallow.ParseList(cfg.Allow)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %w", err)
 	}
+	c := &Client{cfg: cfg, guardian: ssrf.New(), allow: allow}
 	transport := &http.Transport{
 		// No proxy: the guard must see the address actually dialled.
 		Proxy:                 nil,
@@ -114,31 +106,25 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// dial connects to addr through the guard, unless its host is allowed by
-// name. The guard runs in the dialer's Control hook, after DNS resolution,
-// on the exact address about to be connected to.
+// dial connects to addr through the guard. The guard runs in the dialer's
+// Control hook, after DNS resolution, on the exact address about to be
+// connected to, knowing the host name the connection is for.
 func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
 	d := &net.Dialer{Timeout: c.cfg.ConnectTimeout, Resolver: c.cfg.Resolver}
-	if host, _, err := net.SplitHostPort(addr); err != nil || !c.hosts[strings.ToLower(host)] {
-		d.Control = c.control
+	d.Control = func(network, address string, raw syscall.RawConn) error {
+		if ap, err := netip.ParseAddrPort(address); err == nil && c.allow.Allows(host, ap) {
+			return nil
+		}
+		if err := c.guardian.Safe(network, address, raw); err != nil {
+			return &refusedError{address: address, err: err}
+		}
+		return nil
 	}
 	return d.DialContext(ctx, network, addr)
-}
-
-// control refuses special-purpose addresses and ports other than 80 and
-// 443, except for the allow-listed prefixes.
-func (c *Client) control(network, address string, raw syscall.RawConn) error {
-	if ap, err := netip.ParseAddrPort(address); err == nil {
-		for _, p := range c.prefixes {
-			if p.Contains(ap.Addr().Unmap()) {
-				return nil
-			}
-		}
-	}
-	if err := c.guardian.Safe(network, address, raw); err != nil {
-		return &refusedError{address: address, err: err}
-	}
-	return nil
 }
 
 // refusedError is the guard's refusal of one address.
@@ -227,7 +213,10 @@ func (c *Client) classify(err error) error {
 	case errors.As(err, &appErr): // from checkRedirect
 		return appErr
 	case errors.As(err, &refused):
-		return productd.Errorf(productd.EUNPROCESSABLE, "the URL leads to %s, which is not allowed: only public addresses on ports 80 and 443 are fetched", refused.address)
+		// Never the address itself: the reason is public (image_error), and
+		// naming what a URL resolves to inside the network would make the
+		// worker a scanner of it.
+		return productd.Errorf(productd.EUNPROCESSABLE, "the URL leads to an address that is not allowed: only public addresses on ports 80 and 443 are fetched")
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		return productd.Errorf(productd.ENOTFOUND, "the host %s does not exist", dnsErr.Name)
 	case errors.As(err, &certErr), errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr):

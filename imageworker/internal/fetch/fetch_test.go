@@ -68,7 +68,7 @@ func wantCode(t *testing.T, err error, code, reason string) {
 func TestGetAllowListedServer(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
-	c := newClient(t, fetch.Config{Allow: []string{"127.0.0.1"}, MaxBytes: 3000, Timeout: 2 * time.Second})
+	c := newClient(t, fetch.Config{Allow: []string{"127.0.0.1:*"}, MaxBytes: 3000, Timeout: 2 * time.Second})
 	ctx := context.Background()
 
 	body, err := c.Get(ctx, srv.URL+"/img.jpg")
@@ -95,7 +95,7 @@ func TestGetAllowListedServer(t *testing.T) {
 func TestTimeoutIsTransient(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
-	c := newClient(t, fetch.Config{Allow: []string{"127.0.0.0/8"}, Timeout: 200 * time.Millisecond})
+	c := newClient(t, fetch.Config{Allow: []string{"127.0.0.0/8:*"}, Timeout: 200 * time.Millisecond})
 	// /hang never answers: only the timeout can end the request, and the
 	// error says that it did.
 	_, err := c.Get(context.Background(), srv.URL+"/hang")
@@ -110,7 +110,7 @@ func TestRefusedConnectionIsTransient(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	c := newClient(t, fetch.Config{Allow: []string{"127.0.0.1/32"}})
+	c := newClient(t, fetch.Config{Allow: []string{"127.0.0.1/32:*"}})
 	_, err = c.Get(context.Background(), "http://"+addr+"/x.jpg")
 	wantCode(t, err, productd.EUNAVAILABLE, "refused the connection")
 }
@@ -138,30 +138,76 @@ func TestSSRFRefusals(t *testing.T) {
 	rport := redirector.URL[strings.LastIndex(redirector.URL, ":")+1:]
 
 	plain := newClient(t, fetch.Config{Resolver: dns, Timeout: 2 * time.Second})
-	trusting := newClient(t, fetch.Config{Resolver: dns, Allow: []string{"images.example.com"}, Timeout: 2 * time.Second})
+	trusting := newClient(t, fetch.Config{Resolver: dns, Allow: []string{"images.example.com:*"}, Timeout: 2 * time.Second})
 	for _, tc := range []struct {
-		name   string
-		c      *fetch.Client
-		url    string
-		reason string
+		name    string
+		c       *fetch.Client
+		url     string
+		address string // what the URL leads to, which the reason must not name
 	}{
-		{"loopback", plain, srv.URL + "/img.jpg", "127.0.0.1:" + port},
-		{"loopback on port 80", plain, "http://127.0.0.1/img.jpg", "127.0.0.1:80"},
-		{"private", plain, "http://10.0.0.1/img.jpg", "10.0.0.1:80"},
-		{"metadata", plain, "http://169.254.169.254/latest/meta-data/", "169.254.169.254:80"},
-		{"IPv6 loopback", plain, "http://[::1]/img.jpg", "[::1]:80"},
-		{"localhost", plain, "http://localhost:" + port + "/img.jpg", "not allowed"},
-		{"name resolving to loopback", plain, "http://rebind.example.com/img.jpg", "127.0.0.1:80"},
-		{"public-looking URL redirecting to loopback", trusting, "http://images.example.com:" + rport + "/", "127.0.0.1:" + port},
+		{"loopback", plain, srv.URL + "/img.jpg", "127.0.0.1"},
+		{"loopback on port 80", plain, "http://127.0.0.1/img.jpg", "127.0.0.1"},
+		{"private", plain, "http://10.0.0.1/img.jpg", "10.0.0.1"},
+		{"metadata", plain, "http://169.254.169.254/latest/meta-data/", "169.254.169.254"},
+		{"IPv6 loopback", plain, "http://[::1]/img.jpg", "::1"},
+		{"localhost", plain, "http://localhost:" + port + "/img.jpg", "127.0.0.1"},
+		{"name resolving to loopback", plain, "http://rebind.example.com/img.jpg", "127.0.0.1"},
+		{"public-looking URL redirecting to loopback", trusting, "http://images.example.com:" + rport + "/", "127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.c.Get(ctx, tc.url)
-			wantCode(t, err, productd.EUNPROCESSABLE, tc.reason)
+			wantRefused(t, err, tc.address)
 		})
 	}
 	// The trusted name itself is fetched.
 	if _, err := trusting.Get(ctx, "http://images.example.com:"+port+"/img.jpg"); err != nil {
 		t.Fatalf("allow-listed host name: %v", err)
+	}
+}
+
+// wantRefused checks that err is the guard's refusal and that its reason,
+// which anyone may read in image_error, does not say where the URL led.
+func wantRefused(t *testing.T, err error, address string) {
+	t.Helper()
+	wantCode(t, err, productd.EUNPROCESSABLE, "the URL leads to an address that is not allowed")
+	if msg := productd.ErrorMessage(err); strings.Contains(msg, address) || strings.Contains(msg, ":80") {
+		t.Fatalf("the reason %q tells where the URL led", msg)
+	}
+}
+
+// What each form of allow-list entry lets through, against a server on
+// loopback (every name resolves to 127.0.0.1 here).
+func TestAllowListEntries(t *testing.T) {
+	t.Parallel()
+	srv, other := server(t), server(t)
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	dns := fakeDNS(t, "127.0.0.1")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		allow string
+		url   string
+		ok    bool
+	}{
+		{"a name with its port", "images.example.com:" + port, "http://images.example.com:" + port + "/img.jpg", true},
+		{"a name, another port", "images.example.com:" + port, "http://images.example.com" + other.URL[strings.LastIndex(other.URL, ":"):] + "/img.jpg", false},
+		{"a name without a port opens 80 and 443 only", "images.example.com", "http://images.example.com:" + port + "/img.jpg", false},
+		{"another name leading to the same address", "images.example.com:" + port, "http://rebind.example.com:" + port + "/img.jpg", false},
+		{"a CIDR with its port, whatever the name", "127.0.0.0/8:" + port, "http://rebind.example.com:" + port + "/img.jpg", true},
+		{"a CIDR without a port", "127.0.0.0/8", "http://rebind.example.com:" + port + "/img.jpg", false},
+		{"an address with its port", "127.0.0.1:" + port, srv.URL + "/img.jpg", true},
+		{"another address", "127.0.0.2:" + port, srv.URL + "/img.jpg", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClient(t, fetch.Config{Resolver: dns, Allow: []string{tc.allow}, Timeout: 2 * time.Second})
+			_, err := c.Get(ctx, tc.url)
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !tc.ok:
+				wantRefused(t, err, "127.0.0.1")
+			}
+		})
 	}
 }
 
@@ -180,8 +226,10 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("Get(%q) = %v, want EUNPROCESSABLE", u, err)
 		}
 	}
-	if _, err := fetch.New(fetch.Config{Allow: []string{"10.0.0.0/99"}}); err == nil {
-		t.Error("a bad CIDR was accepted")
+	for _, bad := range []string{"10.0.0.0/99", "host:99999", "a b"} {
+		if _, err := fetch.New(fetch.Config{Allow: []string{bad}}); err == nil {
+			t.Errorf("the allow-list entry %q was accepted", bad)
+		}
 	}
 }
 

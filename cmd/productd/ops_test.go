@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/productd/productd/ops"
+)
+
+// opsRun runs `productd ops args...` and returns its exit code, stdout and
+// stderr.
+func opsRun(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), append([]string{"ops"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// dbExec runs a statement on the deployment's database.
+func dbExec(t testing.TB, sql string, args ...any) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), os.Getenv("DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// `productd ops` reads and steers a deployment from the command line, and
+// the api role serves the same console over HTTP.
+func TestOpsCommandAndConsoleRoutes(t *testing.T) {
+	d := newDeployment(t)
+	logs := d.start(t, "api")
+	d.awaitReady(t, logs)
+	p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
+		"user_id": 3, "product_name": "kettle", "product_price": 20, "product_images": []string{"https://example.com/k.jpg"},
+	}))
+	dbExec(t, `UPDATE outbox SET status = 'dead', attempts = 10, last_error = 'nacked: test' WHERE product_id = $1`, p.ID)
+
+	code, out, errOut := opsRun(t, "--json", "dead", "list", "--product", fmt.Sprint(p.ID))
+	var page ops.DeadPage
+	if code != 0 || json.Unmarshal([]byte(out), &page) != nil || len(page.Rows) != 1 || page.Rows[0].LastError != "nacked: test" {
+		t.Fatalf("dead list: exit %d, %q, %s", code, out, errOut)
+	}
+	row := page.Rows[0].ID
+	for _, step := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status"}, "outbox   warn"},
+		{[]string{"dead", "list"}, "nacked: test"},
+		{[]string{"product", fmt.Sprint(p.ID)}, fmt.Sprintf("Requeue outbox row %d", row)},
+		{[]string{"relay", "pause", "disk", "swap"}, "relay paused"},
+		{[]string{"--json", "status"}, `"changed_by": "`},
+		{[]string{"relay", "resume"}, "relay resumed"},
+		{[]string{"dead", "requeue", fmt.Sprint(row)}, fmt.Sprintf("requeued outbox row %d", row)},
+		{[]string{"dead", "requeue", "--all"}, "requeued 0 dead rows"},
+		{[]string{"--json", "dead", "requeue", "--error", "nacked"}, `{"done":"requeued 0 dead rows"}`},
+	} {
+		code, out, errOut := opsRun(t, step.args...)
+		if code != 0 || !strings.Contains(out, step.want) {
+			t.Errorf("ops %v: exit %d, stdout %q, stderr %s; want %q", step.args, code, out, errOut, step.want)
+		}
+	}
+	if code, _, errOut := opsRun(t, "dead", "discard", fmt.Sprint(row)); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("discarding a row that is not dead: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := opsRun(t, "parking", "replay", "--limit", "5"); code != 1 || !strings.Contains(errOut, "not available") {
+		t.Errorf("replay: exit %d, %s", code, errOut)
+	}
+	for _, bad := range [][]string{{"dead", "requeue"}, {"dead", "requeue", "x"}, {"product", "x"}, {"relay", "pause"}, {"sideways"},
+		{"dead", "list", "--nope"}, {"parking", "replay", "extra"}, {"dead", "discard", "x"}} {
+		if code, _, errOut := opsRun(t, bad...); code != 2 || !strings.Contains(errOut, "usage: productd ops") {
+			t.Errorf("ops %v: exit %d, %s; want the usage", bad, code, errOut)
+		}
+	}
+	if code, out, _ := opsRun(t, "help"); code != 0 || !strings.Contains(out, "dead requeue") {
+		t.Errorf("ops help: exit %d, %q", code, out)
+	}
+
+	// The api role serves the console to this loopback client, and the
+	// record says who did what from where.
+	resp := d.do(t, mustRequest(t, http.MethodGet, d.url("/ops/api/actions"), nil))
+	expectStatus(t, resp, http.StatusOK)
+	var actions []ops.Action
+	if err := json.NewDecoder(resp.Body).Decode(&actions); err != nil {
+		t.Fatal(err)
+	}
+	if len(actions) < 5 || !strings.Contains(actions[len(actions)-1].Actor, "(productd ops)") || actions[len(actions)-1].Action != "pause relay" {
+		t.Errorf("recorded actions: %+v", actions)
+	}
+	for _, path := range []string{"/ops", "/riverui/", "/ops/api/pipeline"} {
+		resp := d.do(t, mustRequest(t, http.MethodGet, d.url(path), nil))
+		expectStatus(t, resp, http.StatusOK)
+	}
+}
