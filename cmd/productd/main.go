@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -30,9 +31,11 @@ import (
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/api"
+	"github.com/productd/productd/chores"
 	"github.com/productd/productd/config"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/logging"
+	"github.com/productd/productd/relay"
 )
 
 const usage = `usage: productd [all|api|relay|worker]
@@ -79,6 +82,11 @@ type app struct {
 	checks *api.Checks
 	// originals stores images uploaded through the API; nil refuses uploads.
 	originals api.OriginalStore
+	// chores holds the process's River client and every chore registered
+	// with it; the relay role runs it (see setupChores).
+	chores *chores.Scheduler
+	// relay publishes the outbox; set when the process has the relay role.
+	relay *relay.Relay
 }
 
 // roles are the long-running parts of productd; "all" runs every one.
@@ -174,11 +182,21 @@ func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd stri
 	if err := setupCache(ctx, a); err != nil {
 		return err
 	}
-
 	selected := []string{cmd}
 	if cmd == "all" {
 		selected = []string{"api", "relay", "worker"}
 	}
+	if slices.Contains(selected, "relay") {
+		closeRelay, err := setupRelay(a)
+		if err != nil {
+			return err
+		}
+		defer closeRelay()
+	}
+	if err := setupChores(a); err != nil {
+		return err
+	}
+
 	log.WithField("roles", selected).Info("productd starting")
 	g, ctx := errgroup.WithContext(ctx)
 	for _, name := range selected {
