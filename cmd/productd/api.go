@@ -22,7 +22,9 @@ func runAPI(ctx context.Context, a *app) error {
 		// Only the configured proxies may name the client; the ops routes
 		// authorise loopback clients by that address.
 		TrustedProxies: a.cfg.TrustedProxies,
+		Instrument:     a.tel.HTTP(),
 	})
+	mountMetrics(a, srv.Router())
 	closeOps, err := mountOps(ctx, a, srv.Router())
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ import (
 	"github.com/productd/productd/config"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/logging"
+	"github.com/productd/productd/telemetry"
 )
 
 const usage = `usage: productd [all|api|relay|worker]
@@ -66,6 +67,9 @@ type app struct {
 	checks *api.Checks
 	// originals stores images uploaded through the API; nil refuses uploads.
 	originals api.OriginalStore
+	// tel is the process's metrics registry and tracer provider; each role
+	// registers its own families on it.
+	tel *telemetry.Telemetry
 }
 
 // roles are the long-running parts of productd; "all" runs every one.
@@ -132,7 +136,13 @@ func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd stri
 	}
 	defer pool.Close()
 
-	a := &app{cfg: cfg, log: log, pool: pool, products: db.NewProductService(pool), checks: &api.Checks{}}
+	tel, err := newTelemetry(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownTelemetry(ctx, cfg, log, tel)
+
+	a := &app{cfg: cfg, log: log, pool: pool, products: db.NewProductService(pool), checks: &api.Checks{}, tel: tel}
 	a.checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
 	if err := setupStorage(ctx, a); err != nil {
 		return err

@@ -25,7 +25,11 @@ func runRelay(ctx context.Context, a *app) error {
 		return fmt.Errorf("relay: %w", err)
 	}
 	defer b.Close()
-	r, err := relay.New(a.pool, b, relay.Config{StopTimeout: a.cfg.ShutdownTimeout * 7 / 10}, a.log)
+	a.tel.Broker("relay", b)
+	a.tel.Outbox(a.pool)
+	r, err := relay.New(a.pool, b, relay.Config{
+		StopTimeout: a.cfg.ShutdownTimeout * 7 / 10, Observer: a.tel.Relay(),
+	}, a.log)
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
