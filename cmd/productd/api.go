@@ -23,6 +23,7 @@ func runAPI(ctx context.Context, a *app) error {
 		// authorise loopback clients by that address.
 		TrustedProxies: a.cfg.TrustedProxies,
 		Instrument:     a.tel.HTTP(),
+		QueryTimeout:   a.cfg.APIQueryTimeout,
 	})
 	mountMetrics(a, srv.Router())
 	closeOps, err := mountOps(ctx, a, srv.Router())
