@@ -123,8 +123,8 @@ type Config struct {
 	Instrument gin.HandlerFunc
 }
 
-// Server routes HTTP requests to the handlers. Other packages add their
-// routes (ops, metrics) through Router before serving.
+// Server routes HTTP requests to the handlers. cmd/productd adds the ops
+// console's routes through Router before serving.
 type Server struct {
 	cfg    Config
 	router *gin.Engine
@@ -176,8 +176,9 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// Router returns the Gin engine so that other packages can mount routes
-// before the server starts serving.
+// Router returns the Gin engine, so that routes of other packages (the ops
+// console's) share the server's middleware and listener; add them before
+// the server starts serving.
 func (s *Server) Router() *gin.Engine { return s.router }
 
 // ServeHTTP implements http.Handler.
