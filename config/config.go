@@ -123,6 +123,15 @@ type Config struct {
 	// SIGTERM waits for in-flight work.
 	ShutdownTimeout time.Duration
 
+	// Tracing turns on OpenTelemetry tracing, exported over OTLP/HTTP; it
+	// is off (the default) unless an endpoint is set (see tracing.go for
+	// the variables).
+	Tracing bool
+
+	// ServiceName (OTEL_SERVICE_NAME, default productd) names the
+	// processes in their traces.
+	ServiceName string
+
 	// MaxConcurrentUploads (MAX_CONCURRENT_UPLOADS, default 8) bounds the
 	// multipart requests with image files the API handles at once; one more
 	// gets 503 with Retry-After.
@@ -186,6 +195,8 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		LogLevel:           r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:          r.oneOf("LOG_FORMAT", "json", "json", "text"),
 		ShutdownTimeout:    r.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+		Tracing:            r.tracing(),
+		ServiceName:        r.str("OTEL_SERVICE_NAME", "productd"),
 
 		MaxConcurrentUploads: r.positiveInt("MAX_CONCURRENT_UPLOADS", 8),
 	}
