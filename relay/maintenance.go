@@ -183,6 +183,17 @@ func (m *maintenance) noteBatch(rows, published, failed, unconfirmed int, took t
 	}
 }
 
+// pausedNow reads the switch inside a batch's transaction, before it
+// claims: once SetPaused has committed, no batch that starts afterwards
+// publishes, in any process; only batches already under way finish.
+func (r *Relay) pausedNow(ctx context.Context, tx pgx.Tx) (bool, error) {
+	var paused bool
+	if err := tx.QueryRow(ctx, `SELECT paused FROM relay_control`).Scan(&paused); err != nil {
+		return false, fmt.Errorf("read relay control: %w", err)
+	}
+	return paused, nil
+}
+
 // loadControl reads the switch once, before the relay's first drain, so
 // that a relay started while paused publishes nothing.
 func (r *Relay) loadControl(ctx context.Context) {
