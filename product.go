@@ -281,6 +281,41 @@ type ProductService interface {
 	// result (a transient failure, or the worker's own shutdown), so that it
 	// is not taken for a run that never ended.
 	FinishImageRun(ctx context.Context, productID, imagesVersion int64) error
+
+	// RescheduleImages schedules the product's images to be processed again,
+	// as a change of images would, and records the reason; the images_changed
+	// event commits with it. It returns an ENOTFOUND error for a missing
+	// product and an ECONFLICT one when the product has no images or does
+	// not meet r's conditions.
+	RescheduleImages(ctx context.Context, r Reschedule) (*Product, error)
+}
+
+// Reschedule asks for a product's images to be processed again: their
+// images version moves on (so that every message about the old one becomes
+// stale), their status is pending, their runs and result are cleared.
+type Reschedule struct {
+	ProductID int64
+	// Reason says who asks and why. It is recorded on the product with the
+	// count of its re-schedules (reset when its images change), and logged.
+	Reason string
+	// ImagesVersion, when not zero, re-schedules only while the product's
+	// images are still those of this version: what a sweep or a parked
+	// message saw.
+	ImagesVersion int64
+	// From, when not empty, re-schedules only images in one of these
+	// statuses.
+	From []ImageStatus
+}
+
+// StuckImages is a product whose images have waited for a result, since
+// Since, without a run starting on them.
+type StuckImages struct {
+	ProductID     int64
+	ImagesVersion int64
+	Status        ImageStatus
+	Since         time.Time
+	// Reschedules counts the times these images were scheduled again.
+	Reschedules int
 }
 
 // ImageRun is what ProductService.StartImageRun recorded.

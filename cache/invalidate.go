@@ -79,6 +79,16 @@ func (s *ProductService) FinishImageRun(ctx context.Context, productID, imagesVe
 	return s.inner.FinishImageRun(ctx, productID, imagesVersion)
 }
 
+// RescheduleImages schedules the images again through the inner service
+// and invalidates the product: its status and version changed.
+func (s *ProductService) RescheduleImages(ctx context.Context, r productd.Reschedule) (*productd.Product, error) {
+	p, err := s.inner.RescheduleImages(ctx, r)
+	if mayHaveWritten(err) {
+		s.invalidate(ctx, r.ProductID)
+	}
+	return p, err
+}
+
 // mayHaveWritten reports whether a write that returned err may have
 // committed. An internal or unavailable error can come after the commit
 // (a lost connection while it was acknowledged), so it invalidates too: an

@@ -153,9 +153,13 @@ func (s *ProductService) BreakerState() BreakerState { return s.breaker.state() 
 // now returns the time on the service's monotonic clock.
 func (s *ProductService) now() int64 { return int64(time.Since(s.base)) }
 
-func (s *ProductService) productKey(gen, id int64) string {
-	b := make([]byte, 0, len(s.productPrefix)+24)
-	b = append(b, s.productPrefix...)
+func (s *ProductService) productKey(gen, id int64) string { return keyOf(s.productPrefix, gen, id) }
+
+// keyOf is the Redis key of product id in generation gen, for a cache whose
+// product keys start with productPrefix (Config.Prefix + "p:").
+func keyOf(productPrefix string, gen, id int64) string {
+	b := make([]byte, 0, len(productPrefix)+24)
+	b = append(b, productPrefix...)
 	b = strconv.AppendInt(b, gen, 10)
 	b = append(b, ':')
 	b = strconv.AppendInt(b, id, 10)

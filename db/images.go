@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -76,4 +77,91 @@ func (s *ProductService) FinishImageRun(ctx context.Context, productID, imagesVe
 		return unavailable(fmt.Sprintf("finish image run of product %d", productID), err)
 	}
 	return nil
+}
+
+// RescheduleImages moves the product's images to a new images version,
+// pending, and commits their images_changed event with it. The uploads the
+// product owns stay its own: the event asks to remove nothing but the
+// compressed images of the old version.
+func (s *ProductService) RescheduleImages(ctx context.Context, r productd.Reschedule) (*productd.Product, error) {
+	from := make([]string, len(r.From))
+	for i, st := range r.From {
+		from[i] = string(st)
+	}
+	var p *productd.Product
+	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		p, err = scanProduct(tx.QueryRow(ctx, `
+			UPDATE products SET
+				version        = version + 1,
+				images_version = version + 1,
+				image_status   = 'pending',
+				compressed_product_images = '{}',
+				image_error    = '',
+				image_runs     = 0,
+				image_activity_at = now(),
+				image_reschedules = image_reschedules + 1,
+				image_reschedule_reason = $2,
+				updated_at     = now()
+			WHERE id = $1 AND cardinality(product_images) > 0
+			  AND ($3 = 0 OR images_version = $3)
+			  AND (cardinality($4::text[]) = 0 OR image_status = ANY($4))
+			RETURNING `+productColumns,
+			r.ProductID, r.Reason, r.ImagesVersion, from))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return s.whyNotRescheduled(ctx, tx, r)
+		} else if err != nil {
+			return unavailable(fmt.Sprintf("reschedule images of product %d", r.ProductID), err)
+		}
+		return enqueue(ctx, tx, productd.EventProductImagesChanged, p.ID, p.Version, p.Images)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reschedule images of product %d: %w", r.ProductID, err)
+	}
+	return p, nil
+}
+
+// whyNotRescheduled tells a missing product from one that does not meet
+// the conditions of r.
+func (s *ProductService) whyNotRescheduled(ctx context.Context, tx pgx.Tx, r productd.Reschedule) error {
+	var n int
+	var status string
+	var version int64
+	err := tx.QueryRow(ctx, `SELECT cardinality(product_images), image_status, images_version FROM products WHERE id = $1`, r.ProductID).
+		Scan(&n, &status, &version)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return notFound(r.ProductID)
+	case err != nil:
+		return unavailable(fmt.Sprintf("read product %d", r.ProductID), err)
+	case n == 0:
+		return productd.Errorf(productd.ECONFLICT, "product %d has no images to process", r.ProductID)
+	}
+	return productd.Errorf(productd.ECONFLICT, "product %d's images are %s at version %d, not what the re-schedule expects", r.ProductID, status, version)
+}
+
+// FindStuckImages returns up to limit products whose images have waited
+// for a result since before before without a run starting on them, longest
+// idle first.
+func (s *ProductService) FindStuckImages(ctx context.Context, before time.Time, limit int) ([]productd.StuckImages, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, images_version, image_status, image_activity_at, image_reschedules
+		FROM products
+		WHERE `+unfinished+` AND image_activity_at < $1
+		ORDER BY image_activity_at
+		LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, unavailable("find stuck images", err)
+	}
+	stuck, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (productd.StuckImages, error) {
+		var st productd.StuckImages
+		var status string
+		err := row.Scan(&st.ProductID, &st.ImagesVersion, &status, &st.Since, &st.Reschedules)
+		st.Status, st.Since = productd.ImageStatus(status), st.Since.UTC()
+		return st, err
+	})
+	if err != nil {
+		return nil, unavailable("find stuck images", err)
+	}
+	return stuck, nil
 }

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/db"
@@ -114,4 +115,105 @@ func createWithImage(t *testing.T, svc *db.ProductService) *productd.Product {
 		t.Fatal(err)
 	}
 	return c.Product
+}
+
+// Re-scheduling gives the images a new version, pending, with a new event
+// and the reason recorded; its conditions refuse what they do not match,
+// and new images start the count of re-schedules again.
+func TestRescheduleImages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	svc := db.NewProductService(pool)
+	p := createWithImage(t, svc)
+	if ok, err := svc.SetImageResult(ctx, productd.ImageResult{ProductID: p.ID, ImagesVersion: p.ImagesVersion, Status: productd.ImageStatusFailed, Error: "bad"}); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, err := svc.StartImageRun(ctx, p.ID, p.ImagesVersion); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []productd.Reschedule{
+		{ProductID: p.ID, ImagesVersion: p.ImagesVersion + 1},
+		{ProductID: p.ID, From: []productd.ImageStatus{productd.ImageStatusPending, productd.ImageStatusProcessing}},
+	} {
+		if _, err := svc.RescheduleImages(ctx, r); productd.ErrorCode(err) != productd.ECONFLICT {
+			t.Errorf("re-schedule %+v of failed images at %d: %v, want a conflict", r, p.ImagesVersion, err)
+		}
+	}
+	got, err := svc.RescheduleImages(ctx, productd.Reschedule{ProductID: p.ID, Reason: "operator: try again", ImagesVersion: p.ImagesVersion,
+		From: []productd.ImageStatus{productd.ImageStatusFailed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ImageStatus != productd.ImageStatusPending || got.ImageError != "" || got.ImagesVersion != got.Version || got.Version != p.Version+2 {
+		t.Fatalf("after the re-schedule: %+v", got)
+	}
+	if ev := lastEvent(t, pool, p.ID); ev.Type != productd.EventProductImagesChanged || ev.ProductVersion != got.ImagesVersion {
+		t.Fatalf("event %+v, want images_changed at %d", ev, got.ImagesVersion)
+	}
+	var n, runs int
+	var reason string
+	read := func() {
+		t.Helper()
+		if err := pool.QueryRow(ctx, `SELECT image_reschedules, image_reschedule_reason, image_runs FROM products WHERE id = $1`, p.ID).Scan(&n, &reason, &runs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if read(); n != 1 || reason != "operator: try again" || runs != 0 {
+		t.Fatalf("recorded %d re-schedules, reason %q, %d runs", n, reason, runs)
+	}
+	images := []string{"http://example.com/b.jpg"}
+	if _, err := svc.UpdateProduct(ctx, p.ID, productd.ProductUpdate{Images: &images}); err != nil {
+		t.Fatal(err)
+	}
+	if read(); n != 0 || reason != "" {
+		t.Fatalf("new images kept %d re-schedules, reason %q", n, reason)
+	}
+
+	if _, err := svc.RescheduleImages(ctx, productd.Reschedule{ProductID: 1 << 40}); productd.ErrorCode(err) != productd.ENOTFOUND {
+		t.Errorf("re-schedule of a missing product: %v", err)
+	}
+	c, err := svc.CreateProduct(ctx, &productd.Product{UserID: 1, Name: "Bare", Price: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RescheduleImages(ctx, productd.Reschedule{ProductID: c.ProductID}); productd.ErrorCode(err) != productd.ECONFLICT {
+		t.Errorf("re-schedule of a product without images: %v", err)
+	}
+}
+
+// Stuck images are unfinished ones with no run for longer than the bound,
+// longest idle first.
+func TestFindStuckImages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	svc := db.NewProductService(pool)
+	var ps []*productd.Product
+	for range 4 {
+		ps = append(ps, createWithImage(t, svc))
+	}
+	// 0 idle 3 h, 1 processing and idle 2 h, 2 done long ago, 3 fresh.
+	if _, err := svc.StartImageRun(ctx, ps[1].ID, ps[1].ImagesVersion); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetImageResult(ctx, productd.ImageResult{ProductID: ps[2].ID, ImagesVersion: ps[2].ImagesVersion, Status: productd.ImageStatusDone}); err != nil {
+		t.Fatal(err)
+	}
+	for i, age := range []string{"3 hours", "2 hours", "5 hours"} {
+		if _, err := pool.Exec(ctx, `UPDATE products SET image_activity_at = now() - $2::interval WHERE id = $1`, ps[i].ID, age); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stuck, err := svc.FindStuckImages(ctx, time.Now().Add(-time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stuck) != 2 || stuck[0].ProductID != ps[0].ID || stuck[1].ProductID != ps[1].ID ||
+		stuck[0].Status != productd.ImageStatusPending || stuck[1].Status != productd.ImageStatusProcessing || stuck[1].ImagesVersion != ps[1].ImagesVersion {
+		t.Fatalf("stuck %+v, want products %d (pending) and %d (processing)", stuck, ps[0].ID, ps[1].ID)
+	}
+	if stuck, err := svc.FindStuckImages(ctx, time.Now().Add(-time.Hour), 1); err != nil || len(stuck) != 1 {
+		t.Fatalf("with a limit of 1: %+v %v", stuck, err)
+	}
 }

@@ -215,6 +215,8 @@ func (s *ProductService) UpdateProduct(ctx context.Context, id int64, upd produc
 				                      WHEN cardinality($5::text[]) = 0 THEN 'none' ELSE 'pending' END,
 				image_error    = CASE WHEN `+changed+` THEN '' ELSE image_error END,
 				image_runs     = CASE WHEN `+changed+` THEN 0 ELSE image_runs END,
+				image_reschedules = CASE WHEN `+changed+` THEN 0 ELSE image_reschedules END,
+				image_reschedule_reason = CASE WHEN `+changed+` THEN '' ELSE image_reschedule_reason END,
 				image_activity_at = CASE WHEN `+changed+` THEN now() ELSE image_activity_at END,
 				images_version = CASE WHEN `+changed+` THEN version + 1 ELSE images_version END,
 				version        = version + 1,

@@ -255,10 +255,18 @@ func (w *Worker) retry(ctx context.Context, log *logrus.Entry, d amqp.Delivery, 
 // for a permanent failure), and parks the message with the reason. A failure
 // that cannot be recorded (the database is down) is retried like any
 // transient one; one that no longer matters (the product changed or is
-// gone) is dropped.
+// gone) is dropped. Images that failed only because the image storage was
+// away are parked without failing the product: the sweep schedules them
+// again (see package imagesweep).
 func (w *Worker) giveUp(ctx context.Context, log *logrus.Entry, d amqp.Delivery, ev productd.Event, cause error, attempts int) {
 	reason := reasonOf(cause, attempts)
 	log = log.WithError(cause)
+	if hasImages(ev) && errors.Is(cause, storage.ErrUnavailable) {
+		// The images are not at fault: the storage was away for longer than
+		// the retries. They stay unfinished, for the sweep to schedule again.
+		w.park(ctx, log, d, ev, reason+"; the images wait for the sweep to schedule them again")
+		return
+	}
 	if ev.Type != productd.EventProductDeleted {
 		changed, err := w.products.SetImageResult(ctx, productd.ImageResult{
 			ProductID: ev.ProductID, ImagesVersion: ev.ProductVersion, Status: productd.ImageStatusFailed, Error: reason,

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/productd/productd/broker"
+	"github.com/productd/productd/chores"
 	"github.com/productd/productd/internal/amqptest"
 	"github.com/productd/productd/relay"
 )
@@ -98,22 +99,7 @@ func TestPauseHoldsRowsAcrossARestartUntilResume(t *testing.T) {
 // return.
 func runUntil(t testing.TB, r *relay.Relay) func() {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return runWith(t, r, chores.Config{})
 }
 
 // awaitState waits until n relay processes report state.

@@ -127,9 +127,15 @@ func readPolicy(bucket string) string {
 		bucket, PrefixOriginals, PrefixProducts)
 }
 
+// ErrUnavailable is in the chain of every error of a Store that is not about
+// a missing object: the storage itself is down, slow or refusing, whatever
+// the object.
+var ErrUnavailable = errors.New("image storage unavailable")
+
 // classify wraps err with what was being done. A missing object is an
 // ENOTFOUND error; everything else (the server down or slow, a 5xx, refused
-// credentials) is EUNAVAILABLE, which the image worker retries later.
+// credentials) is EUNAVAILABLE and ErrUnavailable, which the image worker
+// retries later.
 func classify(doing string, err error) error {
 	if err == nil {
 		return nil
@@ -141,5 +147,5 @@ func classify(doing string, err error) error {
 	if resp.Code == "NoSuchKey" || (resp.StatusCode == http.StatusNotFound && resp.Code != "NoSuchBucket") {
 		return fmt.Errorf("%s: %w: %w", doing, productd.Errorf(productd.ENOTFOUND, "the stored object does not exist"), err)
 	}
-	return fmt.Errorf("%s: %w: %w", doing, productd.Errorf(productd.EUNAVAILABLE, "the image storage is unavailable"), err)
+	return fmt.Errorf("%s: %w: %w: %w", doing, productd.Errorf(productd.EUNAVAILABLE, "the image storage is unavailable"), ErrUnavailable, err)
 }

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/productd/productd"
 	"github.com/productd/productd/internal/amqptest"
 	"github.com/productd/productd/internal/dbtest"
@@ -132,6 +134,9 @@ func TestRolesInSeparateProcesses(t *testing.T) {
 		t.Logf("the worker finished before the first read; the cache was not put to the test")
 	}
 	d.checkCompressed(t, d.awaitImages(t, roles["worker"], p.ID))
+	// The relay process runs every chore, the API's included: whichever
+	// process leads River schedules them all.
+	d.awaitChores(t, roles["relay"], "idempotency_key_retention", "outbox_retention", "outbox_sweep")
 
 	d.stop(t, api, `"msg":"api draining in-flight requests"`, `"msg":"productd stopped"`)
 	for role, want := range map[string]string{"relay": `"msg":"relay: stopped"`, "worker": `"msg":"imageworker: stopped"`} {
@@ -238,6 +243,27 @@ func (d *deployment) stop(t testing.TB, logs *syncBuffer, want ...string) {
 			t.Errorf("no log line %s on the way out:\n%s", w, logs)
 		}
 	}
+}
+
+// awaitChores waits until River has completed a run of each chore kind in
+// the deployment's database.
+func (d *deployment) awaitChores(t testing.TB, logs *syncBuffer, kinds ...string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), os.Getenv("DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	want := strings.Join(kinds, ",")
+	await(t, logs, "runs of "+want, func() (bool, string) {
+		var done string
+		err := conn.QueryRow(context.Background(), `SELECT coalesce(string_agg(DISTINCT kind, ',' ORDER BY kind), '')
+			FROM river_job WHERE state = 'completed' AND kind = ANY($1)`, kinds).Scan(&done)
+		if err != nil {
+			return false, err.Error()
+		}
+		return done == want, "completed: " + done
+	})
 }
 
 func (d *deployment) url(path string) string { return "http://" + d.addr + path }

@@ -6,6 +6,8 @@
 //
 //	productd [all|api|relay|worker]
 //	productd migrate [up|down|status]
+//	productd audit [--json] [flags]
+//	productd load [flags]
 //
 // Configuration comes from the environment (see package config); a .env file
 // in the working directory is read when present.
@@ -18,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -28,14 +31,18 @@ import (
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/api"
+	"github.com/productd/productd/chores"
 	"github.com/productd/productd/config"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/logging"
+	"github.com/productd/productd/relay"
 )
 
 const usage = `usage: productd [all|api|relay|worker]
        productd migrate [up|down|status]
        productd ops [--json] status|dead ...|parking replay|relay pause|resume|product ID
+       productd audit [--json] [flags]
+       productd load [flags]
 
   all      run the API, the relay and the image worker in one process (default)
   api      serve the HTTP API on HTTP_ADDR
@@ -44,6 +51,10 @@ const usage = `usage: productd [all|api|relay|worker]
   migrate  apply (up), roll back one step (down) or list (status) migrations
   ops      read and steer the outbox, the relays and the image pipeline
            (productd ops help lists its commands)
+  audit    check the deployment's invariants; exit status 1 when one is broken
+           (productd audit -h lists the flags)
+  load     create products through the API and follow each to its end, with a
+           progress line and a latency report (productd load -h)
 `
 
 func main() {
@@ -51,6 +62,11 @@ func main() {
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// errLoadFailed makes `productd load` exit with status 1, its report
+// printed: a product was refused, never ended, or ended otherwise than it
+// must.
+var errLoadFailed = errors.New("products were lost or ended wrongly")
 
 // app holds what every role shares. Roles take it whole so that the wiring of
 // each stays in its own file.
@@ -66,6 +82,11 @@ type app struct {
 	checks *api.Checks
 	// originals stores images uploaded through the API; nil refuses uploads.
 	originals api.OriginalStore
+	// chores holds the process's River client and every chore registered
+	// with it; the relay role runs it (see setupChores).
+	chores *chores.Scheduler
+	// relay publishes the outbox; set when the process has the relay role.
+	relay *relay.Relay
 }
 
 // roles are the long-running parts of productd; "all" runs every one.
@@ -90,9 +111,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, opsUsage)
 		return 0
 	}
-	if cmd != "all" && cmd != "migrate" && cmd != "ops" && !isRole {
+	if cmd != "all" && cmd != "migrate" && cmd != "ops" && cmd != "audit" && cmd != "load" && !isRole {
 		fmt.Fprintf(stderr, "productd: unknown command %q\n%s", cmd, usage)
 		return 2
+	}
+	if cmd == "load" {
+		// A client of the API: none of the server's settings apply.
+		return exitCode(runLoad(ctx, args, stdout, stderr), nil, cmd, stderr)
 	}
 	cfg, err := config.Load()
 	if err != nil {
@@ -107,6 +132,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "migrate":
 		err = migrate(ctx, cfg, args, stdout)
+	case "audit":
+		err = runAudit(ctx, cfg, args, stdout, stderr)
 	case "ops":
 		err = opsCommand(ctx, cfg, log, args, stdout)
 		if errors.Is(err, errUsage) {
@@ -116,11 +143,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		err = serve(ctx, cfg, log, cmd)
 	}
-	if err != nil {
-		log.WithError(err).WithField("command", cmd).Error("productd stopped with an error")
+	return exitCode(err, log, cmd, stderr)
+}
+
+// exitCode is the exit status of a command that returned err: 2 for bad
+// usage, 1 for a failure (logged, or written to stderr without a logger,
+// unless the command reported it itself), 0 for success.
+func exitCode(err error, log *logrus.Logger, cmd string, stderr io.Writer) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case errors.Is(err, errViolations), errors.Is(err, errLoadFailed):
+		return 1
+	case log == nil:
+		fmt.Fprintf(stderr, "productd %s: %v\n", cmd, err)
 		return 1
 	}
-	return 0
+	log.WithError(err).WithField("command", cmd).Error("productd stopped with an error")
+	return 1
 }
 
 // serve runs one role, or all of them, until ctx is cancelled or one fails.
@@ -140,11 +182,21 @@ func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd stri
 	if err := setupCache(ctx, a); err != nil {
 		return err
 	}
-
 	selected := []string{cmd}
 	if cmd == "all" {
 		selected = []string{"api", "relay", "worker"}
 	}
+	if slices.Contains(selected, "relay") {
+		closeRelay, err := setupRelay(a)
+		if err != nil {
+			return err
+		}
+		defer closeRelay()
+	}
+	if err := setupChores(a); err != nil {
+		return err
+	}
+
 	log.WithField("roles", selected).Info("productd starting")
 	g, ctx := errgroup.WithContext(ctx)
 	for _, name := range selected {

@@ -23,8 +23,8 @@ import (
 	"github.com/productd/productd/ops/web"
 )
 
-// budget is DESIGN's ceiling for every ops endpoint at 10 M outbox rows and
-// 1 M products.
+// budget is the target of docs/ARCHITECTURE.md for every ops endpoint at
+// 10 M outbox rows and 1 M products.
 const budget = 100 * time.Millisecond
 
 // BenchmarkOpsAPI measures every /ops/api endpoint, and the page, on a
