@@ -148,7 +148,9 @@ const statusRetention = time.Hour
 // status row. Its zero value lets the relay run, so that a Relay whose Run
 // was not called (a test calling Drain) is not paused.
 type maintenance struct {
-	paused  atomic.Bool
+	paused atomic.Bool
+	// held counts the batches the switch held back.
+	held    atomic.Int64
 	process string
 	started time.Time
 
@@ -163,7 +165,13 @@ type maintenance struct {
 }
 
 // running reports whether the relay may claim rows.
-func (m *maintenance) running() bool { return !m.paused.Load() }
+func (m *maintenance) running() bool {
+	if m.paused.Load() {
+		m.held.Add(1)
+		return false
+	}
+	return true
+}
 
 // noteBatch records a batch that had rows.
 func (m *maintenance) noteBatch(rows, published, failed, unconfirmed int, took time.Duration) {
@@ -190,6 +198,9 @@ func (r *Relay) pausedNow(ctx context.Context, tx pgx.Tx) (bool, error) {
 	var paused bool
 	if err := tx.QueryRow(ctx, `SELECT paused FROM relay_control`).Scan(&paused); err != nil {
 		return false, fmt.Errorf("read relay control: %w", err)
+	}
+	if paused {
+		r.maint.held.Add(1)
 	}
 	return paused, nil
 }
