@@ -34,6 +34,7 @@ const (
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultMaxUploadBytes = 64 << 20
 	DefaultReadyTimeout   = 2 * time.Second
+	DefaultQueryTimeout   = 5 * time.Second
 )
 
 // Check reports whether a dependency is reachable; /readyz runs every one.
@@ -104,14 +105,21 @@ type Config struct {
 	// ReadyTimeout bounds the readiness checks together (default 2 s).
 	ReadyTimeout time.Duration
 
+	// QueryTimeout is the deadline of what one request asks of Products:
+	// waiting for a database connection and every statement, through the
+	// cache when there is one. Past it the request fails with 503 and
+	// Products is expected to stop the work (package db cancels the
+	// statement on the server). Zero means DefaultQueryTimeout (5 s).
+	QueryTimeout time.Duration
+
 	// TrustedProxies are the addresses whose X-Forwarded-For header names
 	// the client (see ClientAddr). Empty trusts no proxy: every request
 	// comes from its socket's peer, whatever its headers claim.
 	TrustedProxies []netip.Prefix
 }
 
-// Server routes HTTP requests to the handlers. Other packages add their
-// routes (ops, metrics) through Router before serving.
+// Server routes HTTP requests to the handlers. cmd/productd adds the ops
+// console's routes through Router before serving.
 type Server struct {
 	cfg    Config
 	router *gin.Engine
@@ -131,6 +139,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = DefaultQueryTimeout
 	}
 	s := &Server{cfg: cfg, router: gin.New()}
 	r := s.router
@@ -157,8 +168,9 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// Router returns the Gin engine so that other packages can mount routes
-// before the server starts serving.
+// Router returns the Gin engine, so that routes of other packages (the ops
+// console's) share the server's middleware and listener; add them before
+// the server starts serving.
 func (s *Server) Router() *gin.Engine { return s.router }
 
 // ServeHTTP implements http.Handler.

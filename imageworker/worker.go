@@ -74,8 +74,9 @@ type hooks struct {
 }
 
 // New returns a worker that reads events from b's work queue, writes results
-// through products (the cache engineer hands it a cache-invalidating one)
-// and keeps images in store.
+// through products (productd wraps the database service in the cache, so
+// that the write-back invalidates the cached product) and keeps images in
+// store.
 func New(cfg Config, products productd.ProductService, store *storage.Store, b *broker.Broker, log *logrus.Logger) (*Worker, error) {
 	cfg = cfg.withDefaults()
 	fetcher, err := fetch.New(fetch.Config{

@@ -22,6 +22,7 @@ func runAPI(ctx context.Context, a *app) error {
 		// Only the configured proxies may name the client; the ops routes
 		// authorise loopback clients by that address.
 		TrustedProxies: a.cfg.TrustedProxies,
+		QueryTimeout:   a.cfg.APIQueryTimeout,
 	})
 	closeOps, err := mountOps(ctx, a, srv.Router())
 	if err != nil {

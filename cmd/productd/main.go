@@ -168,7 +168,7 @@ func exitCode(err error, log *logrus.Logger, cmd string, stderr io.Writer) int {
 // serve runs one role, or all of them, until ctx is cancelled or one fails.
 func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd string) error {
 	gin.SetMode(gin.ReleaseMode)
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	pool, err := db.OpenConfig(ctx, db.Config{URL: cfg.DatabaseURL, StatementTimeout: cfg.DBStatementTimeout})
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
