@@ -61,6 +61,10 @@ func TestFlowFollowsTheRelaysReports(t *testing.T) {
 			t.Errorf("done piles up too, although the outbox holds the work back: %+v", s)
 		}
 	}
+	report("a", "no_route", "1 second")
+	if s := stage("relay"); s.Health != ops.HealthDown || !strings.Contains(s.Note, "no route for the events") {
+		t.Errorf("a relay without a route: %+v", s)
+	}
 	report("a", "stopped", "1 second")
 	if s := stage("relay"); s.Health != ops.HealthDown || !strings.Contains(s.Note, "no relay process reported") {
 		t.Errorf("only stopped relays: %+v", s)

@@ -104,7 +104,9 @@ type BatchReport struct {
 	Unconfirmed int
 	Duration    time.Duration
 	// Outcome is "published" (every row confirmed), "partly failed" (some
-	// returned or nacked) or "unconfirmed" (the broker went away mid-batch).
+	// returned or nacked), "unconfirmed" (the broker went away mid-batch) or
+	// "no route" (see PausedNoRoute); Unconfirmed counts the rows of the
+	// last two.
 	Outcome string
 }
 
@@ -174,9 +176,11 @@ func (m *maintenance) running() bool {
 }
 
 // noteBatch records a batch that had rows.
-func (m *maintenance) noteBatch(rows, published, failed, unconfirmed int, took time.Duration) {
+func (m *maintenance) noteBatch(rows, published, failed, unconfirmed, noRoute int, took time.Duration) {
 	outcome := "published"
 	switch {
+	case noRoute > 0:
+		outcome, unconfirmed = "no route", unconfirmed+noRoute
 	case unconfirmed > 0:
 		outcome = "unconfirmed"
 	case failed > 0:
@@ -203,6 +207,17 @@ func (r *Relay) pausedNow(ctx context.Context, tx pgx.Tx) (bool, error) {
 		r.maint.held.Add(1)
 	}
 	return paused, nil
+}
+
+// last returns the last batch that had rows, nil before the first.
+func (m *maintenance) last() *BatchReport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lastBatch == nil {
+		return nil
+	}
+	b := *m.lastBatch
+	return &b
 }
 
 // loadControl reads the switch once, before the relay's first drain, so
@@ -274,6 +289,8 @@ func (r *Relay) report(ctx context.Context, force string, prune bool) error {
 		state, reason = StatePaused, "paused for maintenance"
 	case bs != broker.StateConnected:
 		state, reason = StateBrokerDown, "the broker connection is "+string(bs)+"; rows wait in the outbox"
+	case r.pause().Reason == PausedNoRoute:
+		state, reason = StateNoRoute, r.pause().Detail
 	default:
 		state = StateRunning
 	}
