@@ -116,6 +116,11 @@ type Config struct {
 	// the client (see ClientAddr). Empty trusts no proxy: every request
 	// comes from its socket's peer, whatever its headers claim.
 	TrustedProxies []netip.Prefix
+
+	// Instrument runs first for every request, around everything else
+	// (package telemetry's metrics and spans); the context it leaves in the
+	// request reaches the handlers and the log lines. Nil means none.
+	Instrument gin.HandlerFunc
 }
 
 // Server routes HTTP requests to the handlers. cmd/productd adds the ops
@@ -148,6 +153,9 @@ func NewServer(cfg Config) *Server {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	trusted := trustProxies(r, cfg.TrustedProxies)
+	if cfg.Instrument != nil {
+		r.Use(cfg.Instrument)
+	}
 	r.Use(requestID(), clientAddr(trusted), accessLog(cfg.Log), recovery(cfg.Log))
 	r.NoRoute(func(c *gin.Context) {
 		s.error(c, productd.Errorf(productd.ENOTFOUND, "no route for %s %s", c.Request.Method, c.Request.URL.Path))

@@ -121,10 +121,15 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 		return 0, false, err
 	}
 	msgs := make([]broker.Message, len(rows))
+	observed := make([]func(broker.Result), len(rows))
 	for i, row := range rows {
 		msgs[i] = r.message(row)
+		observed[i] = r.cfg.Observer.Publishing(row, &msgs[i].Publishing)
 	}
 	results := r.pub.Publish(wctx, msgs)
+	for i, res := range results {
+		observed[i](res)
+	}
 	if r.afterPublish != nil {
 		if err := r.afterPublish(wctx, len(rows)); err != nil {
 			return 0, false, err
@@ -172,6 +177,7 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 	}
 	published = int64(len(rows) - len(release) - len(failures))
 	r.maint.noteBatch(len(rows), int(published), len(failures), len(unanswered), len(held), time.Since(start))
+	r.cfg.Observer.Batch(len(rows), time.Since(start))
 	r.log.WithFields(logrus.Fields{
 		"rows": len(rows), "published": published, "failed": len(failures), "unconfirmed": len(unanswered),
 		"no_route": len(held), "duration_ms": float64(time.Since(start).Microseconds()) / 1000,

@@ -22,8 +22,10 @@ func runAPI(ctx context.Context, a *app) error {
 		// Only the configured proxies may name the client; the ops routes
 		// authorise loopback clients by that address.
 		TrustedProxies: a.cfg.TrustedProxies,
+		Instrument:     a.tel.HTTP(),
 		QueryTimeout:   a.cfg.APIQueryTimeout,
 	})
+	mountMetrics(a, srv.Router())
 	closeOps, err := mountOps(ctx, a, srv.Router())
 	if err != nil {
 		return err

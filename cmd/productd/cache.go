@@ -25,6 +25,7 @@ func setupCache(ctx context.Context, a *app) error {
 		return fmt.Errorf("open cache: %w", err)
 	}
 	a.products = c
+	a.tel.Cache(c.Stats)
 	// Passes while Redis is away: a degraded cache still serves, and an
 	// unready instance would lose its traffic for what only costs speed.
 	a.checks.Add("redis", c.Check)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/internal/amqptest"
@@ -158,6 +159,9 @@ type deployment struct {
 	store  *storage.Store
 	client *http.Client
 
+	// exporter, when set, records the spans of every run started after.
+	exporter sdktrace.SpanExporter
+
 	// runs are the run calls in progress; stop cancels them all.
 	cancel context.CancelFunc
 	ctx    context.Context
@@ -217,10 +221,14 @@ func newDeployment(t testing.TB) *deployment {
 func (d *deployment) start(t testing.TB, role string) *syncBuffer {
 	t.Helper()
 	logs := &syncBuffer{}
+	ctx := d.ctx
+	if d.exporter != nil {
+		ctx = withSpanExporter(ctx, d.exporter)
+	}
 	d.runs.Add(1)
 	go func() {
 		defer d.runs.Done()
-		code := run(d.ctx, []string{role}, io.Discard, logs)
+		code := run(ctx, []string{role}, io.Discard, logs)
 		d.codes <- runResult{role: role, code: code, logs: logs}
 	}()
 	return logs

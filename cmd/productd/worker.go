@@ -30,9 +30,12 @@ func runWorker(ctx context.Context, a *app) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer b.Close()
+	a.tel.Broker("worker", b)
+	a.tel.Queues(b)
 	w, err := imageworker.New(imageworker.Config{
 		FetchAllow:   a.cfg.ImageFetchAllow,
 		DrainTimeout: a.cfg.ShutdownTimeout * 6 / 10,
+		Observer:     a.tel.Worker(),
 	}, a.products, store, b, a.log)
 	if err != nil {
 		return err
