@@ -11,7 +11,6 @@ import (
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/internal/amqptest"
-	"github.com/productd/productd/storage"
 )
 
 // The product shows processing while a run works on its images, and the
@@ -273,25 +272,5 @@ func TestRunsAreRecordedNotRead(t *testing.T) {
 	}
 	if got := h.waitStatus(p.ID, productd.ImageStatusDone); got.Version != done.Version {
 		t.Fatalf("a run started on done images: version %d -> %d", done.Version, got.Version)
-	}
-}
-
-// Removing what an images change replaced needs the storage: with it away,
-// the event is retried.
-func TestRemovalWithStorageDownIsRetried(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t)
-	cfg := h.storeCfg
-	cfg.Endpoint, cfg.MaxRetries = "127.0.0.1:1", 1
-	down, err := storage.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.start(testConfig(), down, hooks{})
-	ev := productd.Event{SchemaVersion: 1, ID: "changed-1", Type: productd.EventProductImagesChanged, ProductID: 99, ProductVersion: 3,
-		RemoveObjects: []string{"originals/x.png"}}
-	h.publish(ev, nil)
-	if out := h.outcome(ev.ID); out != h.topo.RetryQueue(50*time.Millisecond) {
-		t.Fatalf("outcome %v", out)
 	}
 }
