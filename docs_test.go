@@ -130,6 +130,11 @@ func TestTheArchitectureTableNamesRealPackages(t *testing.T) {
 // It is spelled in pieces so that this file does not match it.
 var outside = regexp.MustCompile(`\bDES` + `IGN\b|FIELD-` + `NOTES|\.\./` + `shared\b|/work/` + `(shared|wt|main)\b|TEAM` + `\.md`)
 
+// people matches the roles of the people who wrote the code; comments and
+// documents say what the code does, not who did or will do what.
+var people = regexp.MustCompile(`(?i)\bengi` + `neers?\b|\b(the|a) lead` + `('s)?\b`)
+
+// TestNothingPointsOutsideTheRepository also refuses text that names people.
 func TestNothingPointsOutsideTheRepository(t *testing.T) {
 	t.Parallel()
 	files := repoFiles(t)
@@ -147,6 +152,9 @@ func TestNothingPointsOutsideTheRepository(t *testing.T) {
 		for i, line := range strings.Split(string(text), "\n") {
 			if outside.MatchString(line) {
 				t.Errorf("%s:%d refers to a document outside the repository: %s", path, i+1, strings.TrimSpace(line))
+			}
+			if people.MatchString(line) {
+				t.Errorf("%s:%d names people rather than what the code does: %s", path, i+1, strings.TrimSpace(line))
 			}
 		}
 	}

@@ -96,10 +96,15 @@ type Config struct {
 	// the client (see ClientAddr). Empty trusts no proxy: every request
 	// comes from its socket's peer, whatever its headers claim.
 	TrustedProxies []netip.Prefix
+
+	// Instrument runs first for every request, around everything else
+	// (package telemetry's metrics and spans); the context it leaves in the
+	// request reaches the handlers and the log lines. Nil means none.
+	Instrument gin.HandlerFunc
 }
 
-// Server routes HTTP requests to the handlers. Other packages add their
-// routes (ops, metrics) through Router before serving.
+// Server routes HTTP requests to the handlers. cmd/productd adds the ops
+// console's routes through Router before serving.
 type Server struct {
 	cfg           Config
 	router        *gin.Engine
@@ -129,6 +134,9 @@ func NewServer(cfg Config) *Server {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	trusted := trustProxies(r, cfg.TrustedProxies)
+	if cfg.Instrument != nil {
+		r.Use(cfg.Instrument)
+	}
 	r.Use(requestID(), clientAddr(trusted), accessLog(cfg.Log), recovery(cfg.Log))
 	r.NoRoute(func(c *gin.Context) {
 		s.error(c, productd.Errorf(productd.ENOTFOUND, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
@@ -151,8 +159,9 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// Router returns the Gin engine so that other packages can mount routes
-// before the server starts serving.
+// Router returns the Gin engine, so that routes of other packages (the ops
+// console's) share the server's middleware and listener; add them before
+// the server starts serving.
 func (s *Server) Router() *gin.Engine { return s.router }
 
 // ServeHTTP implements http.Handler.

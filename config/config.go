@@ -122,6 +122,15 @@ type Config struct {
 	// ShutdownTimeout (SHUTDOWN_TIMEOUT, default 30s) bounds how long a
 	// SIGTERM waits for in-flight work.
 	ShutdownTimeout time.Duration
+
+	// Tracing turns on OpenTelemetry tracing, exported over OTLP/HTTP; it
+	// is off (the default) unless an endpoint is set (see tracing.go for
+	// the variables).
+	Tracing bool
+
+	// ServiceName (OTEL_SERVICE_NAME, default productd) names the
+	// processes in their traces.
+	ServiceName string
 }
 
 // Load reads the configuration from the environment, after loading a .env
@@ -181,6 +190,8 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		LogLevel:           r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:          r.oneOf("LOG_FORMAT", "json", "json", "text"),
 		ShutdownTimeout:    r.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+		Tracing:            r.tracing(),
+		ServiceName:        r.str("OTEL_SERVICE_NAME", "productd"),
 	}
 	if r.err != nil {
 		return nil, r.err

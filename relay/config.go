@@ -63,6 +63,10 @@ type Config struct {
 	// ended, so that confirmed messages are not published twice, but no
 	// longer than this. Zero means DefaultMarkTimeout (10s).
 	MarkTimeout time.Duration
+
+	// Observer is told about every publication and batch (package
+	// telemetry's metrics and spans). Nil means none.
+	Observer Observer
 }
 
 // Defaults of Config.
@@ -115,6 +119,9 @@ func (c Config) withDefaults() (Config, error) {
 		if d < 0 {
 			return Config{}, errors.New("relay: durations must be positive")
 		}
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	if c.RetryMax < c.RetryBase {
 		c.RetryMax = c.RetryBase

@@ -104,7 +104,9 @@ type BatchReport struct {
 	Unconfirmed int
 	Duration    time.Duration
 	// Outcome is "published" (every row confirmed), "partly failed" (some
-	// returned or nacked) or "unconfirmed" (the broker went away mid-batch).
+	// returned or nacked), "unconfirmed" (the broker went away mid-batch) or
+	// "no route" (see PausedNoRoute); Unconfirmed counts the rows of the
+	// last two.
 	Outcome string
 }
 
@@ -166,9 +168,11 @@ type maintenance struct {
 func (m *maintenance) running() bool { return !m.paused.Load() }
 
 // noteBatch records a batch that had rows.
-func (m *maintenance) noteBatch(rows, published, failed, unconfirmed int, took time.Duration) {
+func (m *maintenance) noteBatch(rows, published, failed, unconfirmed, noRoute int, took time.Duration) {
 	outcome := "published"
 	switch {
+	case noRoute > 0:
+		outcome, unconfirmed = "no route", unconfirmed+noRoute
 	case unconfirmed > 0:
 		outcome = "unconfirmed"
 	case failed > 0:
@@ -181,6 +185,17 @@ func (m *maintenance) noteBatch(rows, published, failed, unconfirmed int, took t
 		At: time.Now(), Rows: rows, Published: published, Failed: failed, Unconfirmed: unconfirmed,
 		Duration: took, Outcome: outcome,
 	}
+}
+
+// last returns the last batch that had rows, nil before the first.
+func (m *maintenance) last() *BatchReport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lastBatch == nil {
+		return nil
+	}
+	b := *m.lastBatch
+	return &b
 }
 
 // loadControl reads the switch once, before the relay's first drain, so
@@ -252,6 +267,8 @@ func (r *Relay) report(ctx context.Context, force string, prune bool) error {
 		state, reason = StatePaused, "paused for maintenance"
 	case bs != broker.StateConnected:
 		state, reason = StateBrokerDown, "the broker connection is "+string(bs)+"; rows wait in the outbox"
+	case r.pause().Reason == PausedNoRoute:
+		state, reason = StateNoRoute, r.pause().Detail
 	default:
 		state = StateRunning
 	}

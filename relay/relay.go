@@ -12,13 +12,17 @@
 //
 // A drain claims due rows in batches with FOR UPDATE SKIP LOCKED, publishes
 // each batch with publisher confirms, and in the same transaction marks the
-// confirmed rows published and the returned or nacked ones failed (attempts +
-// 1, the error, a next attempt time growing exponentially with jitter, or
-// dead at Config.MaxAttempts). Rows the broker never answered for (it went
-// away mid-batch) are left exactly as they were. While the broker is
-// unreachable the relay publishes nothing and burns no row's attempts; the
-// broker package keeps probing with backoff, and the relay resumes the
-// moment it is back.
+// confirmed rows published and the nacked ones, and those returned for a
+// routing key the topology does not bind, failed (attempts + 1, the error, a
+// next attempt time growing exponentially with jitter, or dead at
+// Config.MaxAttempts). Rows the broker never answered for (it went away
+// mid-batch, or stopped answering) are left exactly as they were, and so
+// are rows returned although the topology routes them: a queue or binding
+// is missing, the broker's fault, not the row's. Either way the relay
+// pauses, publishes nothing and burns no row's attempts: the broker package
+// reconnects with backoff, or declares the missing topology again, and the
+// relay resumes the moment a drain goes through. Stats says why it is paused
+// and since when (see Pause), and what its last batch did.
 //
 // Any number of drains, in one process or many, can run at once: SKIP LOCKED
 // gives each batch rows of its own. A process killed at any point loses
@@ -59,7 +63,8 @@ type Relay struct {
 	halt    context.Context
 	haltNow context.CancelFunc
 
-	stats counters
+	stats  counters
+	pauses pauses
 	// maint follows the maintenance switch and reports the relay's status.
 	maint maintenance
 
@@ -145,12 +150,24 @@ type Stats struct {
 	Returned int64
 	Nacked   int64
 	Dead     int64
-	// Unknown counts publications the broker never answered for; those rows
-	// stay pending without losing an attempt.
+	// Unknown counts publications the broker never answered for (timed out,
+	// or the channel closed first); those rows stay pending without losing
+	// an attempt.
 	Unknown int64
+	// NoRoute counts publications returned as unroutable although the
+	// topology routes them (see PausedNoRoute); those rows stay pending
+	// without losing an attempt.
+	NoRoute int64
 	// Errors counts drains that stopped on an error other than the broker's
 	// absence.
 	Errors int64
+	// Pause is why the relay publishes nothing, and since when; its Reason
+	// is NotPaused while it publishes.
+	Pause Pause
+	// LastBatch is the last batch that had rows; nil before the first.
+	LastBatch *BatchReport
+	// Publishes counts the relay's messages by the broker's answer.
+	Publishes broker.PublishStats
 	// Broker is the connection's state and counters.
 	Broker broker.Stats
 }
@@ -158,15 +175,15 @@ type Stats struct {
 func (s Stats) fields() logrus.Fields {
 	return logrus.Fields{
 		"batches": s.Batches, "published": s.Published, "returned": s.Returned, "nacked": s.Nacked,
-		"dead": s.Dead, "unknown": s.Unknown, "errors": s.Errors,
+		"dead": s.Dead, "unknown": s.Unknown, "no_route": s.NoRoute, "errors": s.Errors,
 	}
 }
 
 type counters struct {
-	batches, published, returned, nacked, dead, unknown, errors atomic.Int64
+	batches, published, returned, nacked, dead, unknown, noRoute, errors atomic.Int64
 }
 
-// Stats returns the Relay's counters.
+// Stats returns the Relay's counters, its pause and its last batch.
 func (r *Relay) Stats() Stats {
 	return Stats{
 		Batches:   r.stats.batches.Load(),
@@ -175,7 +192,11 @@ func (r *Relay) Stats() Stats {
 		Nacked:    r.stats.nacked.Load(),
 		Dead:      r.stats.dead.Load(),
 		Unknown:   r.stats.unknown.Load(),
+		NoRoute:   r.stats.noRoute.Load(),
 		Errors:    r.stats.errors.Load(),
+		Pause:     r.pause(),
+		LastBatch: r.maint.last(),
+		Publishes: r.pub.Stats(),
 		Broker:    r.broker.Stats(),
 	}
 }

@@ -25,6 +25,7 @@ func setupCache(ctx context.Context, a *app) error {
 		return fmt.Errorf("open cache: %w", err)
 	}
 	a.products = c
+	a.tel.Cache(c.Stats)
 	// Optional: while Redis is away the cache reads from Postgres, and an
 	// unready instance would lose its traffic for what only costs speed.
 	a.checks.AddOptional("redis", func(ctx context.Context) error { return client.Ping(ctx).Err() })

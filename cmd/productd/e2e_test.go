@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/internal/amqptest"
@@ -166,6 +167,9 @@ type deployment struct {
 	store  *storage.Store
 	client *http.Client
 
+	// exporter, when set, records the spans of every run started after.
+	exporter sdktrace.SpanExporter
+
 	// runs are the run calls in progress; stop cancels them all.
 	cancel context.CancelFunc
 	ctx    context.Context
@@ -238,10 +242,14 @@ func (d *deployment) startWith(t testing.TB, role string, env map[string]string)
 		}
 		return os.LookupEnv(name)
 	}
+	ctx := d.ctx
+	if d.exporter != nil {
+		ctx = withSpanExporter(ctx, d.exporter)
+	}
 	d.runs.Add(1)
 	go func() {
 		defer d.runs.Done()
-		code := runEnv(d.ctx, []string{role}, lookup, io.Discard, logs)
+		code := runEnv(ctx, []string{role}, lookup, io.Discard, logs)
 		d.codes <- runResult{role: role, code: code, logs: logs}
 	}()
 	return logs

@@ -13,21 +13,27 @@ import (
 )
 
 // newHTTPServer returns the HTTP server of a process with the roles in
-// selected: /healthz and /readyz in every process, the product API and the
-// ops console with the api role (see apiRoutes). The returned function
-// releases what the routes opened.
+// selected: /healthz, /readyz and /metrics in every process, the product
+// API and the ops console with the api role (see apiRoutes). The returned
+// function releases what the routes opened.
 func newHTTPServer(ctx context.Context, a *app, selected []string) (*api.Server, func(), error) {
 	cfg := api.Config{
 		Log:    a.log,
 		Checks: a.checks,
 		// Only the configured proxies may name the client; the ops routes
-		// authorise loopback clients by that address.
+		// and /metrics authorise loopback clients by that address.
 		TrustedProxies: a.cfg.TrustedProxies,
+		Instrument:     a.tel.HTTP(),
 	}
-	if !slices.Contains(selected, "api") {
-		return api.NewServer(cfg), func() {}, nil
+	srv, release := api.NewServer(cfg), func() {}
+	if slices.Contains(selected, "api") {
+		var err error
+		if srv, release, err = apiRoutes(ctx, a, cfg); err != nil {
+			return nil, nil, err
+		}
 	}
-	return apiRoutes(ctx, a, cfg)
+	mountMetrics(a, srv.Router())
+	return srv, release, nil
 }
 
 // serveHTTP serves srv on cfg.HTTPAddr until ctx is cancelled, then lets

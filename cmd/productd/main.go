@@ -36,6 +36,7 @@ import (
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/relay"
+	"github.com/productd/productd/telemetry"
 )
 
 const usage = `usage: productd [all|api|relay|worker]
@@ -82,6 +83,9 @@ type app struct {
 	checks *api.Checks
 	// originals stores images uploaded through the API; nil refuses uploads.
 	originals api.OriginalStore
+	// tel is the process's metrics registry and tracer provider; each role
+	// registers its own families on it.
+	tel *telemetry.Telemetry
 	// chores holds the process's River client and every chore registered
 	// with it; the relay role runs it (see setupChores).
 	chores *chores.Scheduler
@@ -190,10 +194,16 @@ func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd stri
 	}
 	has := func(role string) bool { return slices.Contains(selected, role) }
 
+	tel, err := newTelemetry(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownTelemetry(ctx, cfg, log, tel)
+
 	// Readiness is what the roles need: Postgres always, the storage for
 	// uploads (api) and compressed images (worker), RabbitMQ for relay and
 	// worker, each registered by the part that uses it; Redis only degrades.
-	a := &app{cfg: cfg, log: log, pool: pool, products: db.NewProductService(pool), checks: &api.Checks{}}
+	a := &app{cfg: cfg, log: log, pool: pool, products: db.NewProductService(pool), checks: &api.Checks{}, tel: tel}
 	a.checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
 	if err := setupStorage(ctx, a, has("api") || has("worker")); err != nil {
 		return err

@@ -21,7 +21,11 @@ func setupRelay(a *app) (closeBroker func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	r, err := relay.New(a.pool, b, relay.Config{StopTimeout: a.cfg.ShutdownTimeout * 6 / 10}, a.log)
+	a.tel.Broker("relay", b)
+	a.tel.Outbox(a.pool)
+	r, err := relay.New(a.pool, b, relay.Config{
+		StopTimeout: a.cfg.ShutdownTimeout * 6 / 10, Observer: a.tel.Relay(),
+	}, a.log)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("relay: %w", err)

@@ -31,9 +31,12 @@ func runWorker(ctx context.Context, a *app) error {
 	}
 	defer b.Close()
 	a.checks.Add("rabbitmq", brokerCheck(b))
+	a.tel.Broker("worker", b)
+	a.tel.Queues(b)
 	w, err := imageworker.New(imageworker.Config{
 		FetchAllow:   a.cfg.ImageFetchAllow,
 		DrainTimeout: a.cfg.ShutdownTimeout * 6 / 10,
+		Observer:     a.tel.Worker(),
 	}, a.products, store, b, a.log)
 	if err != nil {
 		return err
