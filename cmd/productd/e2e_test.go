@@ -119,13 +119,7 @@ func TestAllRolesEndToEnd(t *testing.T) {
 func TestRolesInSeparateProcesses(t *testing.T) {
 	d := newDeployment(t)
 	images := serveImage(t, readFixture(t, "photo-444.jpg"))
-	roles := map[string]*syncBuffer{"api": d.start(t, "api")}
-	// Every process serves HTTP; each its own address.
-	addrs := map[string]string{"api": d.addr}
-	for _, role := range []string{"relay", "worker"} {
-		addrs[role] = freeAddr(t)
-		roles[role] = d.startWith(t, role, map[string]string{"HTTP_ADDR": addrs[role]})
-	}
+	roles, addrs := d.startApart(t)
 	api := roles["api"]
 	for role, addr := range addrs {
 		awaitStatus(t, roles[role], "http://"+addr+"/readyz", http.StatusOK)
@@ -229,6 +223,19 @@ func newDeployment(t testing.TB) *deployment {
 func (d *deployment) start(t testing.TB, role string) *syncBuffer {
 	t.Helper()
 	return d.startWith(t, role, nil)
+}
+
+// startApart starts the api, relay and worker roles as three processes,
+// each serving HTTP on an address of its own (the api role on d.addr), and
+// returns their logs and addresses by role.
+func (d *deployment) startApart(t testing.TB) (logs map[string]*syncBuffer, addrs map[string]string) {
+	t.Helper()
+	logs = map[string]*syncBuffer{}
+	addrs = map[string]string{"api": d.addr, "relay": freeAddr(t), "worker": freeAddr(t)}
+	for role, addr := range addrs {
+		logs[role] = d.startWith(t, role, map[string]string{"HTTP_ADDR": addr})
+	}
+	return logs, addrs
 }
 
 // startWith is start with the variables in env set for this run alone, as

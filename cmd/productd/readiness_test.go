@@ -31,11 +31,7 @@ func TestReadinessFollowsEachRolesDependencies(t *testing.T) {
 	proxies["storage"] = s3test.NewProxy(t)
 	t.Setenv("S3_ENDPOINT", proxies["storage"].Addr())
 
-	addrs := map[string]string{"api": d.addr, "relay": freeAddr(t), "worker": freeAddr(t)}
-	logs := map[string]*syncBuffer{}
-	for role, addr := range addrs {
-		logs[role] = d.startWith(t, role, map[string]string{"HTTP_ADDR": addr})
-	}
+	logs, addrs := d.startApart(t)
 	ready := func(role, want string) {
 		t.Helper()
 		status := http.StatusOK
