@@ -24,7 +24,7 @@ type Config struct {
 	// Default 5s.
 	DialTimeout time.Duration
 
-	// Heartbeat is the AMQP heartbeat interval; a peer silent for two of
+	// Heartbeat is the AMQP heartbeat interval; a peer silent for three of
 	// them is taken as gone. Default 10s.
 	Heartbeat time.Duration
 

@@ -41,7 +41,9 @@ const StateNoRoute = "no_route"
 type Pause struct {
 	// Reason is NotPaused while the relay publishes.
 	Reason PauseReason
-	Since  time.Time
+	// Since is when the pause began; zero for PausedMaintenance, whose
+	// Control.ChangedAt says when.
+	Since time.Time
 	// Detail is the error that paused the relay, in words.
 	Detail string
 }

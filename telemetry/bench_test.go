@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,9 +124,10 @@ func BenchmarkOverhead(b *testing.B) {
 
 	for _, opName := range []string{"POST", "GET"} {
 		b.Run("op="+opName, func(b *testing.B) {
-			// rounds alternate the variants; took adds up each one's time.
-			const rounds = 4
-			took := map[string]time.Duration{}
+			// rounds alternate the variants, each starting a round as often
+			// as the others; took adds up each one's time.
+			const rounds = 6
+			took, cpu := map[string]time.Duration{}, map[string]time.Duration{}
 			for r := range rounds {
 				n := b.N / rounds
 				if r == rounds-1 {
@@ -135,11 +137,12 @@ func BenchmarkOverhead(b *testing.B) {
 				// always follows the same one.
 				for i := range variants {
 					v := variants[(r+i)%len(variants)]
-					start := time.Now()
+					start, startCPU := time.Now(), processCPU(b)
 					if err := concurrently(n, ops[opName](servers[v].URL)); err != nil {
 						b.Fatal(err)
 					}
 					took[v] += time.Since(start)
+					cpu[v] += processCPU(b) - startCPU
 					exp.Reset()
 				}
 			}
@@ -149,6 +152,14 @@ func BenchmarkOverhead(b *testing.B) {
 			b.ReportMetric(rate("on"), "on_req/s")
 			b.ReportMetric(100*rate("off")/rate("none"), "off_%_of_none")
 			b.ReportMetric(100*rate("on")/rate("none"), "on_%_of_none")
+			// The CPU this process (server and client) spent per request:
+			// what a busy machine disturbs least.
+			perReq := func(v string) float64 { return float64(cpu[v].Microseconds()) / float64(b.N) }
+			b.ReportMetric(perReq("none"), "none_cpu_µs/req")
+			b.ReportMetric(perReq("off"), "off_cpu_µs/req")
+			b.ReportMetric(perReq("on"), "on_cpu_µs/req")
+			b.ReportMetric(100*perReq("off")/perReq("none"), "off_cpu_%_of_none")
+			b.ReportMetric(100*perReq("on")/perReq("none"), "on_cpu_%_of_none")
 		})
 		// The same, one variant per sub-benchmark, for benchstat.
 		for _, v := range variants {
@@ -193,4 +204,45 @@ func concurrently(n int, op func() error) error {
 		return *err
 	}
 	return nil
+}
+
+// processCPU returns the CPU time, user and system, the process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkMiddleware is the instrumentation alone, per request, on one
+// goroutine with a recorder for a client: none (the bare router), off (the
+// request histogram) and on (a span, recorded and dropped).
+func BenchmarkMiddleware(b *testing.B) {
+	gin.SetMode(gin.ReleaseMode)
+	off, err := telemetry.New(context.Background(), telemetry.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	on, err := telemetry.New(context.Background(), telemetry.Config{Tracing: true, Exporter: tracetest.NewNoopExporter()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range []struct {
+		name string
+		tel  *telemetry.Telemetry
+	}{{"none", nil}, {"off", off}, {"on", on}} {
+		r := gin.New()
+		if v.tel != nil {
+			r.Use(v.tel.HTTP())
+		}
+		r.GET("/products/:id", func(c *gin.Context) { c.Status(http.StatusOK) })
+		req := httptest.NewRequest(http.MethodGet, "/products/42", nil)
+		b.Run("telemetry="+v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
 }

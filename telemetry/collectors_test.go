@@ -56,21 +56,15 @@ func TestOutboxGaugesAreCached(t *testing.T) {
 	if got := counterValue(t, tel, "productd_outbox_rows", "status", "pending"); got != 1 {
 		t.Fatalf("pending rows %v, want 1", got)
 	}
-	if _, err := relay.SetPaused(ctx, pool, true, "test", "checking the gauge"); err != nil {
-		t.Fatal(err)
-	}
 	enqueue(t, ctx, pool)
 	// Within CacheFor: the first reading still.
 	if got := counterValue(t, tel, "productd_outbox_rows", "status", "pending"); got != 1 {
 		t.Errorf("pending rows %v within the cache period, want the cached 1", got)
 	}
-	if got := counterValue(t, tel, "productd_relay_paused"); got != 0 {
-		t.Errorf("paused %v within the cache period, want the cached 0", got)
-	}
 
 	fresh := newTelemetry(t, telemetry.Config{CacheFor: time.Nanosecond, Log: log})
 	fresh.Outbox(pool)
-	for family, want := range map[string]float64{"productd_outbox_due_rows": 2, "productd_relay_paused": 1, "productd_outbox_retrying_rows": 0} {
+	for family, want := range map[string]float64{"productd_outbox_due_rows": 2, "productd_outbox_retrying_rows": 0} {
 		if got := counterValue(t, fresh, family); got != want {
 			t.Errorf("%s = %v, want %v", family, got, want)
 		}
@@ -161,6 +155,20 @@ func TestBrokerAndQueueGauges(t *testing.T) {
 	if got := counterValue(t, tel, "productd_telemetry_read_errors_total", "source", "queues"); got < 1 {
 		t.Errorf("%v queue read errors from a closed broker, want some", got)
 	}
+}
+
+func TestRelayState(t *testing.T) {
+	tel := newTelemetry(t, telemetry.Config{})
+	tel.RelayState(func() relay.Stats {
+		return relay.Stats{Errors: 2, Pause: relay.Pause{Reason: relay.PausedBrokerDown}}
+	})
+	expectSamples(t, tel, []sample{
+		{"productd_relay_paused", []string{"reason", "broker_down"}, 1},
+		{"productd_relay_paused", []string{"reason", "maintenance"}, 0},
+		{"productd_relay_paused", []string{"reason", "unanswered"}, 0},
+		{"productd_relay_paused", []string{"reason", "no_route"}, 0},
+		{"productd_relay_drain_errors_total", nil, 2},
+	})
 }
 
 func TestCacheCounters(t *testing.T) {

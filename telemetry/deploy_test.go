@@ -17,6 +17,7 @@ import (
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/cache"
 	"github.com/productd/productd/logging"
+	"github.com/productd/productd/relay"
 )
 
 // deployDir holds the Grafana dashboard and the Prometheus rules.
@@ -113,6 +114,7 @@ func registeredFamilies(t *testing.T) map[string]bool {
 	tel.Relay()
 	tel.Worker()
 	tel.Outbox(nil)
+	tel.RelayState(func() relay.Stats { return relay.Stats{} })
 	tel.Broker("relay", b)
 	tel.Queues(b)
 	tel.Cache(func() cache.Stats { return cache.Stats{} })

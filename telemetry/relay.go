@@ -115,36 +115,22 @@ func (o *RelayObserver) Batch(rows int, took time.Duration) {
 
 // Outbox registers the outbox's gauges, read from pool at most once per
 // Config.CacheFor however often Prometheus scrapes: the rows by status
-// (exact up to outbox.CountCap, the planner's estimate above), the age of
-// the oldest pending row, and whether the relays are paused for
-// maintenance.
+// (exact up to outbox.CountCap, the planner's estimate above) and the age
+// of the oldest pending row.
 func (t *Telemetry) Outbox(pool *pgxpool.Pool) {
 	t.register(newOutboxCollector(pool, t.cached))
 }
 
 // outboxCollector reads the outbox's figures through a cache.
 type outboxCollector struct {
-	snap                 *cached[outboxFigures]
-	rows, oldest, paused *prometheus.Desc
-	due, retrying        *prometheus.Desc
-}
-
-// outboxFigures is one reading of the outbox and the maintenance switch.
-type outboxFigures struct {
-	stats  outbox.Stats
-	paused bool
+	snap          *cached[outbox.Stats]
+	rows, oldest  *prometheus.Desc
+	due, retrying *prometheus.Desc
 }
 
 func newOutboxCollector(pool *pgxpool.Pool, opts cacheOpts) *outboxCollector {
 	return &outboxCollector{
-		snap: newCached(opts, "outbox", func(ctx context.Context) (outboxFigures, error) {
-			st, err := outbox.ReadStats(ctx, pool)
-			if err != nil {
-				return outboxFigures{}, err
-			}
-			c, err := relay.ReadControl(ctx, pool)
-			return outboxFigures{stats: st, paused: c.Paused}, err
-		}),
+		snap: newCached(opts, "outbox", func(ctx context.Context) (outbox.Stats, error) { return outbox.ReadStats(ctx, pool) }),
 		rows: prometheus.NewDesc("productd_outbox_rows",
 			"Outbox rows by status (pending, dead, published): exact up to 10000, the planner's estimate above; published rows are always an estimate, and only those retention has not deleted yet.",
 			[]string{"status"}, nil),
@@ -154,30 +140,62 @@ func newOutboxCollector(pool *pgxpool.Pool, opts cacheOpts) *outboxCollector {
 			"Pending outbox rows that failed at least once (exact up to 10000).", nil, nil),
 		oldest: prometheus.NewDesc("productd_outbox_oldest_pending_age_seconds",
 			"How long the oldest pending outbox row has waited; 0 when none is pending.", nil, nil),
-		paused: prometheus.NewDesc("productd_relay_paused",
-			"1 while the relays are paused for maintenance (the switch of the ops console), else 0.", nil, nil),
 	}
 }
 
 func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rows, c.due, c.retrying, c.oldest, c.paused} {
+	for _, d := range []*prometheus.Desc{c.rows, c.due, c.retrying, c.oldest} {
 		ch <- d
 	}
 }
 
 func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
-	f, ok := c.snap.get()
+	s, ok := c.snap.get()
 	if !ok {
 		return
 	}
-	s := f.stats
 	ch <- prometheus.MustNewConstMetric(c.rows, prometheus.GaugeValue, float64(s.Pending.N), string(outbox.StatusPending))
 	ch <- prometheus.MustNewConstMetric(c.rows, prometheus.GaugeValue, float64(s.Dead.N), string(outbox.StatusDead))
 	ch <- prometheus.MustNewConstMetric(c.rows, prometheus.GaugeValue, float64(s.Published.N), string(outbox.StatusPublished))
 	ch <- prometheus.MustNewConstMetric(c.due, prometheus.GaugeValue, float64(s.Due.N))
 	ch <- prometheus.MustNewConstMetric(c.retrying, prometheus.GaugeValue, float64(s.Retrying.N))
 	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, s.OldestPendingAge.Seconds())
-	ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, boolValue(f.paused))
+}
+
+// RelayState registers the families read from a running relay's Stats:
+// whether and why it is paused, and its drains that failed. Reading them
+// costs nothing.
+func (t *Telemetry) RelayState(stats func() relay.Stats) {
+	t.register(&relayStateCollector{
+		stats: stats,
+		paused: prometheus.NewDesc("productd_relay_paused",
+			"1 while this relay publishes nothing for the reason given (maintenance: the ops console's switch; broker_down; unanswered: the broker stopped confirming; no_route: the topology lost a queue or binding), else 0. Rows wait in the outbox meanwhile.",
+			[]string{"reason"}, nil),
+		errors: prometheus.NewDesc("productd_relay_drain_errors_total",
+			"Drains of the outbox that stopped on an error other than the broker's absence.", nil, nil),
+	})
+}
+
+type relayStateCollector struct {
+	stats          func() relay.Stats
+	paused, errors *prometheus.Desc
+}
+
+func (c *relayStateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.paused
+	ch <- c.errors
+}
+
+func (c *relayStateCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	// Every reason is always exposed, so that a query sees 0 rather than
+	// nothing.
+	for _, reason := range []relay.PauseReason{
+		relay.PausedMaintenance, relay.PausedBrokerDown, relay.PausedUnanswered, relay.PausedNoRoute,
+	} {
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, boolValue(s.Pause.Reason == reason), string(reason))
+	}
+	ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(s.Errors))
 }
 
 func boolValue(b bool) float64 {

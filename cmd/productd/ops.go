@@ -7,8 +7,6 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/sirupsen/logrus"
 	logrusslog "github.com/sirupsen/logrus/hooks/slog"
 	"riverqueue.com/riverui"
@@ -64,12 +62,11 @@ func mountOps(ctx context.Context, a *app, r *gin.Engine) (func(), error) {
 	return closeConsole, nil
 }
 
-// newRiverUI returns River UI on an insert-only River client of the
-// process's pool: it reads and steers the jobs of whichever process runs
-// them.
+// newRiverUI returns River UI on the process's River client (the chores'),
+// which reads and steers the jobs of whichever process runs them.
 func newRiverUI(ctx context.Context, a *app) (http.Handler, error) {
 	logger := slog.New(logrusslog.NewHandler(a.log, &logrusslog.HandlerOptions{LevelMapper: riverUILevel}))
-	client, err := river.NewClient(riverpgxv5.New(a.pool), &river.Config{Logger: logger})
+	client, err := a.chores.Client()
 	if err != nil {
 		return nil, fmt.Errorf("river UI client: %w", err)
 	}

@@ -30,6 +30,7 @@ func setupRelay(a *app) (closeBroker func(), err error) {
 		b.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
+	a.tel.RelayState(r.Stats)
 	a.relay = r
 	a.checks.Add("rabbitmq", brokerCheck(b))
 	return func() { b.Close() }, nil
