@@ -23,6 +23,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"io"
@@ -42,6 +43,8 @@ const (
 	DefaultMaxUploadBytes = 64 << 20
 	DefaultReadyTimeout   = 2 * time.Second
 	DefaultQueryTimeout   = 5 * time.Second
+	// DefaultMaxConcurrentUploads is Config.MaxConcurrentUploads's default.
+	DefaultMaxConcurrentUploads = 8
 )
 
 // OriginalStore keeps the image files uploaded with a product. The API stores
@@ -82,6 +85,18 @@ type Config struct {
 	// MaxUploadBytes caps a multipart request body (default 64 MiB).
 	MaxUploadBytes int64
 
+	// MaxConcurrentUploads bounds the multipart requests handled at once;
+	// one more is refused with 503 and Retry-After. Their files are spooled
+	// to the temporary directory, so disk, not memory, holds up to
+	// MaxConcurrentUploads × MaxUploadBytes. Zero means
+	// DefaultMaxConcurrentUploads.
+	MaxConcurrentUploads int
+
+	// SpoolDir is where uploaded files wait, each in a file of its own,
+	// until their request is read whole; empty means os.TempDir() ($TMPDIR
+	// or /tmp).
+	SpoolDir string
+
 	// ReadyTimeout bounds the readiness checks together (default 2 s).
 	ReadyTimeout time.Duration
 
@@ -109,6 +124,8 @@ type Server struct {
 	cfg           Config
 	router        *gin.Engine
 	dependencyLog dependencyLog
+	// uploads holds a token per multipart request in progress.
+	uploads chan struct{}
 }
 
 //go:embed openapi.yaml
@@ -129,7 +146,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = DefaultQueryTimeout
 	}
-	s := &Server{cfg: cfg, router: gin.New()}
+	cfg.MaxConcurrentUploads = cmp.Or(cfg.MaxConcurrentUploads, DefaultMaxConcurrentUploads)
+	s := &Server{cfg: cfg, router: gin.New(), uploads: make(chan struct{}, cfg.MaxConcurrentUploads)}
 	r := s.router
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true

@@ -12,6 +12,9 @@ import (
 func apiRoutes(ctx context.Context, a *app, cfg api.Config) (*api.Server, func(), error) {
 	cfg.Products = a.products
 	cfg.Originals = a.originals
+	// Uploads are spooled to $TMPDIR; the cap bounds disk and storage
+	// traffic, and answers 503 beyond it.
+	cfg.MaxConcurrentUploads = a.cfg.MaxConcurrentUploads
 	cfg.QueryTimeout = a.cfg.APIQueryTimeout
 	srv := api.NewServer(cfg)
 	closeOps, err := mountOps(ctx, a, srv.Router())

@@ -14,6 +14,7 @@ import (
 	"github.com/productd/productd/api"
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/cache"
+	"github.com/productd/productd/imageworker"
 	"github.com/productd/productd/ops"
 	"github.com/productd/productd/ops/web"
 	"github.com/productd/productd/storage"
@@ -28,6 +29,9 @@ func newConsole(a *app) (*ops.Console, func(), error) {
 	}
 	cfg := ops.Config{
 		Pool: a.pool, AMQPURL: a.cfg.AMQPURL, ManagementURL: a.cfg.ManagementURL, Broker: b, Log: a.log,
+		// Re-runs and replays change products through the service every
+		// cache hears of.
+		Images: imageworker.NewActions(a.products, b, a.log),
 	}
 	if c, ok := a.products.(*cache.ProductService); ok {
 		cfg.Cache = c.Stats
