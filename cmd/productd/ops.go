@@ -14,6 +14,7 @@ import (
 	"github.com/productd/productd/api"
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/cache"
+	"github.com/productd/productd/imageworker"
 	"github.com/productd/productd/ops"
 	"github.com/productd/productd/ops/web"
 	"github.com/productd/productd/storage"
@@ -35,12 +36,20 @@ func newConsole(a *app) (*ops.Console, func(), error) {
 	if s, err := storage.New(storageConfig(a.cfg)); err == nil {
 		cfg.Storage = s.Check
 	}
+	// Re-running and replaying change products through a.products, so
+	// that every cache hears of it.
+	actions := imageworker.NewActions(a.products, b, a.log)
+	cfg.Images = actions
 	console, err := ops.New(cfg)
 	if err != nil {
+		_ = actions.Close()
 		_ = b.Close()
 		return nil, nil, err
 	}
-	return console, func() { _ = b.Close() }, nil
+	return console, func() {
+		_ = actions.Close()
+		_ = b.Close()
+	}, nil
 }
 
 // mountOps serves the ops console, its JSON and River UI on r until ctx
