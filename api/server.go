@@ -14,6 +14,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"io"
@@ -35,6 +36,8 @@ const (
 	DefaultMaxUploadBytes = 64 << 20
 	DefaultReadyTimeout   = 2 * time.Second
 	DefaultQueryTimeout   = 5 * time.Second
+	// DefaultMaxConcurrentUploads is Config.MaxConcurrentUploads's default.
+	DefaultMaxConcurrentUploads = 8
 )
 
 // Check reports whether a dependency is reachable; /readyz runs every one.
@@ -102,6 +105,18 @@ type Config struct {
 	// MaxUploadBytes caps a multipart request body (default 64 MiB).
 	MaxUploadBytes int64
 
+	// MaxConcurrentUploads bounds the multipart requests handled at once;
+	// one more is refused with 503 and Retry-After. Their files are spooled
+	// to the temporary directory, so disk, not memory, holds up to
+	// MaxConcurrentUploads × MaxUploadBytes. Zero means
+	// DefaultMaxConcurrentUploads.
+	MaxConcurrentUploads int
+
+	// SpoolDir is where uploaded files wait, each in a file of its own,
+	// until their request is read whole; empty means os.TempDir() ($TMPDIR
+	// or /tmp).
+	SpoolDir string
+
 	// ReadyTimeout bounds the readiness checks together (default 2 s).
 	ReadyTimeout time.Duration
 
@@ -128,6 +143,8 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	router *gin.Engine
+	// uploads holds a token per multipart request in progress.
+	uploads chan struct{}
 }
 
 //go:embed openapi.yaml
@@ -148,7 +165,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = DefaultQueryTimeout
 	}
-	s := &Server{cfg: cfg, router: gin.New()}
+	cfg.MaxConcurrentUploads = cmp.Or(cfg.MaxConcurrentUploads, DefaultMaxConcurrentUploads)
+	s := &Server{cfg: cfg, router: gin.New(), uploads: make(chan struct{}, cfg.MaxConcurrentUploads)}
 	r := s.router
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true

@@ -19,6 +19,9 @@ func runAPI(ctx context.Context, a *app) error {
 		Log:       a.log,
 		Checks:    a.checks,
 		Originals: a.originals,
+		// Uploads are spooled to $TMPDIR; the cap bounds disk and storage
+		// traffic, and answers 503 beyond it.
+		MaxConcurrentUploads: a.cfg.MaxConcurrentUploads,
 		// Only the configured proxies may name the client; the ops routes
 		// authorise loopback clients by that address.
 		TrustedProxies: a.cfg.TrustedProxies,

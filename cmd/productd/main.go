@@ -37,6 +37,7 @@ import (
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/relay"
 	"github.com/productd/productd/telemetry"
+	"github.com/productd/productd/uploads"
 )
 
 const usage = `usage: productd [all|api|relay|worker]
@@ -81,8 +82,9 @@ type app struct {
 	products productd.ProductService
 	// checks collects the readiness checks that /readyz runs.
 	checks *api.Checks
-	// originals stores images uploaded through the API; nil refuses uploads.
-	originals api.OriginalStore
+	// originals stores images uploaded through the API and records who
+	// owns them.
+	originals *uploads.Store
 	// tel is the process's metrics registry and tracer provider; each role
 	// registers its own families on it.
 	tel *telemetry.Telemetry

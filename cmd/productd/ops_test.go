@@ -77,8 +77,8 @@ func TestOpsCommandAndConsoleRoutes(t *testing.T) {
 	if code, _, errOut := opsRun(t, "dead", "discard", fmt.Sprint(row)); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("discarding a row that is not dead: exit %d, %s", code, errOut)
 	}
-	if code, out, errOut := opsRun(t, "parking", "replay", "--limit", "5"); code != 0 || out != "replayed 0 parked messages\n" {
-		t.Errorf("replay of an empty parking lot: exit %d, %q, %s", code, out, errOut)
+	if code, out, errOut := opsRun(t, "parking", "replay", "--limit", "5"); code != 0 || !strings.Contains(out, "replayed 0 parked messages") {
+		t.Errorf("replay of an empty parking lot: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 	if code, out, errOut := opsRun(t, "product", "rerun", fmt.Sprint(p.ID), "new", "CDN"); code != 0 || !strings.Contains(out, "re-running the images") {
 		t.Errorf("product rerun: exit %d, %q, %s", code, out, errOut)
