@@ -111,7 +111,7 @@ cover-html: ## Turn coverage.out (from make test) into coverage.html
 	@echo "open coverage.html"
 
 .PHONY: bench
-bench: deps services ## Run every benchmark against its ceiling and print DESIGN's table (~15 min)
+bench: deps services ## Run every benchmark against its ceiling and print the targets of docs/ARCHITECTURE.md (~15 min)
 	@scripts/bench
 
 .PHONY: bench-quick

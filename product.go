@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -186,9 +187,31 @@ type ProductFilter struct {
 	UserID   *int64
 	MinPrice *Price
 	MaxPrice *Price
-	Name     string // case-insensitive substring of product_name
-	AfterID  int64
-	Limit    int
+	// Name matches product_name without regard to case: anywhere in it
+	// when Name has three letters or digits in a row (see
+	// NameMatchesAnywhere), otherwise at its start. A shorter term has no
+	// trigram to look up in an index, so it could only be matched anywhere
+	// by reading every product.
+	Name    string
+	AfterID int64
+	Limit   int
+}
+
+// NameMatchesAnywhere reports whether the name filter term matches anywhere
+// in a product's name, rather than at its start: whether it has three
+// letters or digits in a row.
+func NameMatchesAnywhere(term string) bool {
+	run := 0
+	for _, r := range term {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			run = 0
+			continue
+		}
+		if run++; run == 3 {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate checks the filter's ranges and fills in the default limit.

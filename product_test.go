@@ -102,3 +102,15 @@ func TestErrors(t *testing.T) {
 		t.Error("nil error has a code or message")
 	}
 }
+
+func TestNameMatchesAnywhere(t *testing.T) {
+	t.Parallel()
+	for term, want := range map[string]bool{
+		"mug": true, "b12": true, "a mug": true, "äöü": true, "日本語": true, "x-abc": true,
+		"": false, "mu": false, "a b": false, "x-y-z": false, "%_%": false, "ab cd": false,
+	} {
+		if got := productd.NameMatchesAnywhere(term); got != want {
+			t.Errorf("NameMatchesAnywhere(%q) = %v, want %v", term, got, want)
+		}
+	}
+}

@@ -45,7 +45,7 @@ type errorDetail struct {
 func (s *Server) error(c *gin.Context, err error) {
 	code, status := productd.ErrorCode(err), ErrorStatus(err)
 	if status >= http.StatusInternalServerError {
-		s.cfg.Log.WithFields(logrus.Fields{
+		s.cfg.Log.WithContext(c.Request.Context()).WithFields(logrus.Fields{
 			logging.FieldRequestID: c.GetString(requestIDKey),
 			"route":                c.FullPath(),
 			"error":                err.Error(),

@@ -71,7 +71,7 @@ func accessLog(log *logrus.Logger) gin.HandlerFunc {
 		if id, ok := c.Get(productIDKey); ok {
 			fields[logging.FieldProductID] = id
 		}
-		entry := log.WithFields(fields)
+		entry := log.WithContext(c.Request.Context()).WithFields(fields)
 		switch {
 		case status >= http.StatusInternalServerError:
 			entry.Error("request")
@@ -95,7 +95,7 @@ func clientIPField(addr netip.Addr) string {
 // recovery turns a panic into a logged 500 with the JSON error body.
 func recovery(log *logrus.Logger) gin.HandlerFunc {
 	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, recovered any) {
-		log.WithFields(logrus.Fields{
+		log.WithContext(c.Request.Context()).WithFields(logrus.Fields{
 			logging.FieldRequestID: c.GetString(requestIDKey),
 			"route":                c.FullPath(),
 			"panic":                recovered,

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -79,7 +80,9 @@ func (s *Server) createProduct(c *gin.Context) {
 	if key != nil {
 		key.RequestHash = hash
 	}
-	created, err := s.cfg.Products.CreateProduct(c.Request.Context(), p, key)
+	ctx, cancel := s.queryContext(c)
+	defer cancel()
+	created, err := s.cfg.Products.CreateProduct(ctx, p, key)
 	if err != nil || created.Replayed {
 		// No product claimed this request's uploads, unless a commit the
 		// error hides did: the release removes only unclaimed ones.
@@ -163,16 +166,25 @@ func idempotencyKey(c *gin.Context) (*productd.IdempotencyKey, error) {
 	return &productd.IdempotencyKey{Key: key}, nil
 }
 
+// queryContext bounds what the request asks of Products by
+// Config.QueryTimeout. It starts when the request is read, so that a slow
+// upload does not eat into it.
+func (s *Server) queryContext(c *gin.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request.Context(), s.cfg.QueryTimeout)
+}
+
 func (s *Server) getProduct(c *gin.Context) {
 	id, err := productID(c)
 	if err != nil {
 		s.error(c, err)
 		return
 	}
+	ctx, cancel := s.queryContext(c)
+	defer cancel()
 	// A service that keeps products encoded (the cache) hands over the
 	// bytes as they are, which saves a decode and an encode on every hit.
 	if raw, ok := s.cfg.Products.(productd.ProductJSONFinder); ok {
-		body, err := raw.FindProductJSONByID(c.Request.Context(), id)
+		body, err := raw.FindProductJSONByID(ctx, id)
 		if err != nil {
 			s.error(c, err)
 			return
@@ -180,7 +192,7 @@ func (s *Server) getProduct(c *gin.Context) {
 		c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 		return
 	}
-	p, err := s.cfg.Products.FindProductByID(c.Request.Context(), id)
+	p, err := s.cfg.Products.FindProductByID(ctx, id)
 	if err != nil {
 		s.error(c, err)
 		return
@@ -207,7 +219,9 @@ func (s *Server) listProducts(c *gin.Context) {
 	}
 	limit := filter.Limit
 	filter.Limit++ // one more row says whether a next page exists
-	products, err := s.cfg.Products.FindProducts(c.Request.Context(), filter)
+	ctx, cancel := s.queryContext(c)
+	defer cancel()
+	products, err := s.cfg.Products.FindProducts(ctx, filter)
 	if err != nil {
 		s.error(c, err)
 		return
@@ -302,7 +316,9 @@ func (s *Server) updateProduct(c *gin.Context) {
 		s.error(c, err)
 		return
 	}
-	p, err := s.cfg.Products.UpdateProduct(c.Request.Context(), id, upd)
+	ctx, cancel := s.queryContext(c)
+	defer cancel()
+	p, err := s.cfg.Products.UpdateProduct(ctx, id, upd)
 	if err != nil {
 		s.releaseUploads(c, stored)
 		s.error(c, err)
@@ -368,7 +384,9 @@ func (s *Server) deleteProduct(c *gin.Context) {
 		s.error(c, err)
 		return
 	}
-	if err := s.cfg.Products.DeleteProduct(c.Request.Context(), id); err != nil {
+	ctx, cancel := s.queryContext(c)
+	defer cancel()
+	if err := s.cfg.Products.DeleteProduct(ctx, id); err != nil {
 		s.error(c, err)
 		return
 	}

@@ -56,6 +56,15 @@ type Broker struct {
 
 	connects atomic.Int64
 	losses   atomic.Int64
+
+	// declaring is held by the one declaration of the topology on a live
+	// connection (Redeclare) at a time; repairing is set while one started
+	// by repair runs.
+	declaring    chan struct{}
+	repairing    atomic.Bool
+	declarations atomic.Int64
+	repairs      atomic.Int64
+	topoErr      atomic.Pointer[string]
 }
 
 // Stats are a Broker's counters since it was created.
@@ -65,6 +74,15 @@ type Stats struct {
 	Connects int64
 	// Losses counts connections lost without Close.
 	Losses int64
+	// Declarations counts successful declarations of the topology: one with
+	// every connection, one with every Redeclare. A caller that saw
+	// something missing waits for it to move.
+	Declarations int64
+	// Repairs counts the Redeclare calls that succeeded.
+	Repairs int64
+	// TopologyError is why the last declaration failed (a queue re-created
+	// by hand with other arguments, say); empty once one succeeds.
+	TopologyError string
 }
 
 // New returns a Broker that starts connecting to cfg.URL (or to one of its
@@ -80,12 +98,13 @@ func New(cfg Config, log *logrus.Logger) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{
-		cfg:     cfg,
-		addrs:   addrs,
-		log:     log.WithFields(logrus.Fields{logging.FieldComponent: "broker", "broker": addrs.String()}),
-		state:   StateConnecting,
-		changed: make(chan struct{}),
-		done:    make(chan struct{}),
+		cfg:       cfg,
+		addrs:     addrs,
+		log:       log.WithFields(logrus.Fields{logging.FieldComponent: "broker", "broker": addrs.String()}),
+		state:     StateConnecting,
+		changed:   make(chan struct{}),
+		done:      make(chan struct{}),
+		declaring: make(chan struct{}, 1),
 	}
 	b.life, b.stop = context.WithCancel(context.Background())
 	go b.run()
@@ -105,7 +124,14 @@ func (b *Broker) State() State {
 
 // Stats returns the Broker's counters.
 func (b *Broker) Stats() Stats {
-	return Stats{State: b.State(), Connects: b.connects.Load(), Losses: b.losses.Load()}
+	s := Stats{
+		State: b.State(), Connects: b.connects.Load(), Losses: b.losses.Load(),
+		Declarations: b.declarations.Load(), Repairs: b.repairs.Load(),
+	}
+	if e := b.topoErr.Load(); e != nil {
+		s.TopologyError = *e
+	}
+	return s
 }
 
 // Connected reports whether a connection is open right now.
@@ -288,11 +314,24 @@ func (b *Broker) dial() (*amqp.Connection, error) {
 	}
 	ctx, cancel := context.WithTimeout(b.life, b.cfg.DialTimeout)
 	defer cancel()
-	if err := b.declare(ctx, conn); err != nil {
+	err = b.declare(ctx, conn)
+	b.declared(err)
+	if err != nil {
 		abort(conn)
 		return nil, fmt.Errorf("declare topology: %w", err)
 	}
 	return conn, nil
+}
+
+// declared records the outcome of a declaration of the topology.
+func (b *Broker) declared(err error) {
+	if err != nil {
+		msg := err.Error()
+		b.topoErr.Store(&msg)
+		return
+	}
+	b.topoErr.Store(nil)
+	b.declarations.Add(1)
 }
 
 // declare declares the topology on a channel of its own on conn, within

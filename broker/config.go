@@ -24,7 +24,7 @@ type Config struct {
 	// Default 5s.
 	DialTimeout time.Duration
 
-	// Heartbeat is the AMQP heartbeat interval; a peer silent for two of
+	// Heartbeat is the AMQP heartbeat interval; a peer silent for three of
 	// them is taken as gone. Default 10s.
 	Heartbeat time.Duration
 
@@ -41,6 +41,17 @@ type Config struct {
 	// without the broker, so that a shutdown finishes whatever the broker
 	// does. Zero means DefaultCloseTimeout (2s).
 	CloseTimeout time.Duration
+
+	// RepairDelay is how long the broker waits, once it finds part of the
+	// topology missing on a live connection (a message of the topology
+	// returned as unroutable, a channel closed by the broker, a consumer's
+	// queue deleted), before it declares the topology again. RabbitMQ 3.10
+	// does not tell the consumers of a deleted quorum queue that it is gone
+	// when it is declared again within a few tens of milliseconds: they stay
+	// subscribed to nothing. Waiting lets every consumer, in every process,
+	// learn of the deletion and subscribe again. Zero means
+	// DefaultRepairDelay (1s).
+	RepairDelay time.Duration
 }
 
 // Defaults of Config.
@@ -51,6 +62,7 @@ const (
 	DefaultReconnectMin   = 100 * time.Millisecond
 	DefaultReconnectMax   = 5 * time.Second
 	DefaultCloseTimeout   = 2 * time.Second
+	DefaultRepairDelay    = time.Second
 )
 
 // withDefaults returns c with its zero fields set and its topology resolved.
@@ -75,6 +87,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.RepairDelay <= 0 {
+		c.RepairDelay = DefaultRepairDelay
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		c.ReconnectMax = c.ReconnectMin

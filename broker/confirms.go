@@ -36,6 +36,7 @@ const answerBuffer = 1024
 // message, and a batch that stops waiting reads only decided outcomes.
 type confirmChannel struct {
 	ch *amqp.Channel
+	b  *Broker
 
 	// send serialises publishing, so that the tag read before a publication
 	// is the one the channel gives it. It is a channel so that waiting for
@@ -75,9 +76,10 @@ func newBatch(n int) *batch {
 	}
 }
 
-func newConfirmChannel(ch *amqp.Channel) *confirmChannel {
+func newConfirmChannel(b *Broker, ch *amqp.Channel) *confirmChannel {
 	cc := &confirmChannel{
 		ch:       ch,
+		b:        b,
 		send:     make(chan struct{}, 1),
 		pending:  map[uint64]slot{},
 		returned: map[uint64]*amqp.Return{},
@@ -169,6 +171,11 @@ func (cc *confirmChannel) collect(confirms <-chan amqp.Confirmation, returns <-c
 				default:
 				}
 				cc.closeAll(reason)
+				if reason != nil && reason.Recover {
+					// A channel-level error (a missing exchange, say) closed
+					// the channel while the connection stays up.
+					cc.b.Repair("publishing channel closed: " + reason.Error())
+				}
 				return
 			}
 			// Every return handed over before this confirmation is in the
@@ -192,6 +199,9 @@ func (cc *confirmChannel) collect(confirms <-chan amqp.Confirmation, returns <-c
 }
 
 func (cc *confirmChannel) recordReturn(r amqp.Return) {
+	if r.ReplyCode == amqp.NoRoute && cc.b.cfg.Topology.Routes(r.Exchange, r.RoutingKey) {
+		cc.b.Repair(fmt.Sprintf("a message to exchange %q with key %q had no route", r.Exchange, r.RoutingKey))
+	}
 	tag, ok := r.Headers[HeaderPublishTag].(int64)
 	if !ok {
 		return // not published by this channel's Publisher: nothing to pair it with

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/sirupsen/logrus"
+
+	"github.com/productd/productd/internal/backoff"
 )
 
 // ConsumeOptions configure Consume.
@@ -38,10 +41,15 @@ type Handler func(ctx context.Context, d amqp.Delivery)
 
 // Consume subscribes to opts.Queue and calls handle for every delivery, from
 // opts.Concurrency goroutines, until ctx ends. When the connection or the
-// channel is lost it waits for the broker and subscribes again, so a
-// consumer survives broker restarts without the caller's help; handlers
-// still running on the dead channel finish first, and their acks fail (the
-// broker redelivers those messages).
+// channel is lost, or the broker cancels the subscription (its queue was
+// deleted), it subscribes again, so a consumer survives broker restarts and
+// operators' mistakes without the caller's help: on a live connection it
+// first waits Config.RepairDelay and declares the topology again
+// (Redeclare) when opts.Queue is one of the topology's, and a subscription
+// the broker refuses is retried with a growing wait (Config.ReconnectMin to
+// ReconnectMax). Handlers still running
+// on the dead channel finish first, and their acks fail (the broker
+// redelivers those messages).
 //
 // When ctx ends, Consume cancels the subscription, takes no more
 // deliveries, waits for the running handlers (they are given ctx, already
@@ -62,7 +70,7 @@ func (b *Broker) Consume(ctx context.Context, opts ConsumeOptions, handle Handle
 		opts.Concurrency = 1
 	}
 	log := b.log.WithField("queue", opts.Queue)
-	for {
+	for failures := 0; ; {
 		err := b.consumeOnce(ctx, opts, handle, log)
 		switch {
 		case ctx.Err() != nil:
@@ -70,16 +78,29 @@ func (b *Broker) Consume(ctx context.Context, opts ConsumeOptions, handle Handle
 		case errors.Is(err, ErrClosed):
 			return err
 		case err != nil:
-			// A refused subscription (the queue is missing, say) is retried
-			// after the next state change rather than in a tight loop.
-			log.WithError(err).Warn("broker: consumer subscription failed; retrying after the broker reconnects")
-			select {
-			case <-b.Changed():
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			failures++
+			log.WithError(err).WithField("attempt", failures).Warn("broker: consumer subscription failed; subscribing again")
 		default:
-			log.Warn("broker: consumer channel closed, subscribing again")
+			failures = 0
+			log.Warn("broker: consumer channel closed or subscription cancelled by the broker; subscribing again")
+		}
+		var wait time.Duration
+		if failures > 0 {
+			wait = backoff.Exponential(failures, b.cfg.ReconnectMin, b.cfg.ReconnectMax)
+		}
+		// A lost connection declares the topology when it comes back; a
+		// live one lost part of it only if someone deleted it. It is
+		// declared again after Config.RepairDelay, so that the other
+		// consumers of a deleted queue learn of the deletion first.
+		repair := b.Connected() && b.cfg.Topology.HasQueue(opts.Queue)
+		if repair {
+			wait = max(wait, b.cfg.RepairDelay)
+		}
+		if !backoff.Sleep(ctx, wait) {
+			return ctx.Err()
+		}
+		if repair {
+			_ = b.Redeclare(ctx) // logged there; the subscription then says whether it helped
 		}
 	}
 }

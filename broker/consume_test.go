@@ -8,6 +8,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/internal/amqptest"
@@ -161,5 +162,45 @@ func expect(t *testing.T, got <-chan string, id string) {
 		case <-deadline:
 			t.Fatalf("%q never consumed", id)
 		}
+	}
+}
+
+// An operator deletes the work queue under a running consumer, on a
+// connection that stays up: the consumer declares the topology again and
+// subscribes again, and takes what is published to the new queue.
+func TestConsumeComesBackAfterItsQueueIsDeleted(t *testing.T) {
+	t.Parallel()
+	log, hook := logtest.NewNullLogger()
+	b := amqptest.NewBroker(t, broker.Config{ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond}, log)
+	topo := b.Topology()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 10)
+	go func() {
+		_ = b.Consume(ctx, broker.ConsumeOptions{Queue: topo.WorkQueue}, func(_ context.Context, d amqp.Delivery) {
+			got <- d.MessageId
+			_ = d.Ack(false)
+		})
+	}()
+	// The test publishes on a channel of its own, which declares nothing:
+	// only the consumer can bring the queue back.
+	ch := amqptest.Channel(t)
+	send := func(id string) {
+		t.Helper()
+		if err := ch.PublishWithContext(ctx, topo.Exchange, topo.RoutingKeys[0], false, false, amqp.Publishing{MessageId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	await(t, "the consumer to subscribe", func() bool { return hasLog(hook, "broker: consuming") })
+	send("before")
+	expect(t, got, "before")
+
+	declarations := b.Stats().Declarations
+	amqptest.DeleteQueues(t, topo.WorkQueue)
+	await(t, "the topology to be declared again", func() bool { return b.Stats().Declarations > declarations })
+	send("after")
+	expect(t, got, "after")
+	if s := b.Stats(); s.Repairs < 1 || s.TopologyError != "" || s.State != broker.StateConnected {
+		t.Errorf("stats %+v", s)
 	}
 }

@@ -16,6 +16,13 @@
 //	defer b.Close()
 //	err = b.WaitConnected(ctx)     // optional: wait for the first connection
 //
+// No call waits on the broker longer than its context, or than
+// Config.CloseTimeout for a close. amqp091's own calls take no context, so
+// the broker runs them aside and leaves them to the connection's heartbeat
+// once the caller's time is up: a broker that stops answering (a black-holed
+// network path, a resource alarm) holds a goroutine, never a caller, and
+// never a shutdown.
+//
 // # Topology
 //
 // Topology names everything and sets its limits; its zero value gives
@@ -35,6 +42,14 @@
 //	productd.images.parking   the parking lot, bound to productd.dlx
 //
 // Read the resolved names from Broker.Topology().
+//
+// What goes missing while the connection stays up (a queue deleted by an
+// operator or a policy, a binding removed) comes back too: a message the
+// topology routes but the broker returns as unroutable, a channel the broker
+// closes (publishing to a deleted exchange), a consumer whose queue was
+// deleted, each make the broker declare the topology again after
+// Config.RepairDelay (Repair; Redeclare does it at once). Stats counts the
+// declarations and keeps the last one's error.
 //
 // # Publishing
 //
@@ -60,10 +75,11 @@
 // # Consuming (for the image worker)
 //
 // Consume subscribes to a queue with per-consumer prefetch, runs handlers
-// concurrently, and subscribes again after every lost connection, until its
-// context ends; then it stops taking deliveries, waits for running handlers,
-// and closes the channel so that every unacknowledged delivery goes back to
-// the queue:
+// concurrently, and subscribes again after every lost connection or
+// cancelled subscription (its queue deleted: it declares the topology
+// again first), until its context ends; then it stops taking deliveries,
+// waits for running handlers, and closes the channel so that every
+// unacknowledged delivery goes back to the queue:
 //
 //	err := b.Consume(ctx, broker.ConsumeOptions{Queue: topo.WorkQueue, Prefetch: 32, Concurrency: 4},
 //		func(ctx context.Context, d amqp.Delivery) {

@@ -247,7 +247,7 @@ func (p *Publisher) channel(ctx context.Context) (*confirmChannel, error) {
 		go ch.Close() //nolint:errcheck // the channel is abandoned either way
 		return nil, fmt.Errorf("put channel in confirm mode: %w", err)
 	}
-	cc := newConfirmChannel(ch)
+	cc := newConfirmChannel(p.b, ch)
 	p.mu.Lock()
 	p.cur = cc
 	p.mu.Unlock()

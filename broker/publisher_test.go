@@ -2,7 +2,11 @@ package broker_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/internal/amqptest"
@@ -47,4 +51,29 @@ func TestPublisherCloseIsSafeAtAnyTime(t *testing.T) {
 	if err := pub.Ready(context.Background()); err != broker.ErrClosed {
 		t.Errorf("Ready after the broker closed: %v", err)
 	}
+}
+
+// A message the channel refuses to send (a header of a type AMQP cannot
+// carry) ends its batch there: it and the messages after it are Unknown, and
+// the next batch goes out on a fresh channel.
+func TestAMessageTheChannelRefusesLeavesTheRestOfItsBatchUnknown(t *testing.T) {
+	t.Parallel()
+	b := amqptest.NewBroker(t, broker.Config{}, logging.Discard())
+	topo := b.Topology()
+	pub := b.NewPublisher(0)
+	defer pub.Close()
+	bad := message(topo.Exchange, topo.RoutingKeys[0], "bad")
+	bad.Publishing.Headers = amqp.Table{"unsendable": struct{}{}}
+	results := pub.Publish(context.Background(), []broker.Message{
+		message(topo.Exchange, topo.RoutingKeys[0], "first"), bad, message(topo.Exchange, topo.RoutingKeys[0], "last"),
+	})
+	if r := results[0]; r.Outcome != broker.Confirmed && r.Outcome != broker.Unknown {
+		t.Errorf("the message before: %v %v", r.Outcome, r.Err)
+	}
+	for _, r := range results[1:] {
+		if r.Outcome != broker.Unknown || !errors.Is(r.Err, broker.ErrUnconfirmed) || !strings.Contains(r.Err.Error(), "publish:") {
+			t.Errorf("the refused message and the one after: %v %v", r.Outcome, r.Err)
+		}
+	}
+	publish(t, pub, message(topo.Exchange, topo.RoutingKeys[0], "next"))
 }

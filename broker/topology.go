@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -171,6 +172,28 @@ func (t Topology) Queues() []string {
 	}
 	return append(qs, t.ParkingQueue)
 }
+
+// Routes reports whether the topology binds a queue to exchange with key:
+// a message published there has a route unless a queue or a binding of the
+// topology has gone missing (deleted by an operator or a policy). The broker
+// treats "no route" for such a message as a fault of its own, and declares
+// the topology again.
+func (t Topology) Routes(exchange, key string) bool {
+	switch exchange {
+	case t.Exchange:
+		return slices.Contains(t.RoutingKeys, key)
+	case t.RetryExchange:
+		return slices.ContainsFunc(t.RetryDelays, func(d time.Duration) bool { return t.RetryQueue(d) == key })
+	case t.DeadLetterExchange:
+		return true // fanout
+	case "": // the default exchange routes by queue name
+		return t.HasQueue(key)
+	}
+	return false
+}
+
+// HasQueue reports whether name is one of the topology's queues.
+func (t Topology) HasQueue(name string) bool { return slices.Contains(t.Queues(), name) }
 
 // formatDelay writes a delay the short way people name queues: 500ms, 5s,
 // 2m, 1h; anything else falls back to time.Duration's own form.

@@ -113,3 +113,29 @@ func TestRetryQueueNamesFallBackToGoDurations(t *testing.T) {
 		t.Errorf("retry key = %q, %v", key, ok)
 	}
 }
+
+func TestTopologyRoutesWhatItBinds(t *testing.T) {
+	t.Parallel()
+	topo, err := broker.Topology{Prefix: "x."}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	retryKey, _ := topo.RetryRoutingKey(1)
+	for _, c := range []struct {
+		exchange, key string
+		want          bool
+	}{
+		{topo.Exchange, topo.RoutingKeys[0], true},
+		{topo.Exchange, "product.unknown", false},
+		{topo.RetryExchange, retryKey, true},
+		{topo.RetryExchange, topo.WorkQueue, false},
+		{topo.DeadLetterExchange, "anything", true},
+		{"", topo.ParkingQueue, true},
+		{"", "somebody.else", false},
+		{"other.exchange", topo.RoutingKeys[0], false},
+	} {
+		if got := topo.Routes(c.exchange, c.key); got != c.want {
+			t.Errorf("Routes(%q, %q) = %v, want %v", c.exchange, c.key, got, c.want)
+		}
+	}
+}

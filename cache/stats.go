@@ -2,8 +2,9 @@ package cache
 
 import "sync/atomic"
 
-// Stats counts what the cache did since it was opened. Counters only grow,
-// so that a metrics exporter can publish them as Prometheus counters.
+// Stats counts what the cache did since it was opened; the ops console shows
+// them. Counters only grow, so that a reader can take rates from the
+// difference of two readings.
 type Stats struct {
 	// LocalHits are reads answered by the in-process tier.
 	LocalHits uint64

@@ -41,6 +41,20 @@ type Config struct {
 	// service.
 	DatabaseURL string
 
+	// DBStatementTimeout (DB_STATEMENT_TIMEOUT) is the statement_timeout
+	// Postgres enforces on every connection of productd's pool, whatever
+	// the role: the bound on a statement that no deadline of its caller
+	// cancels. Migrations are not bound by it. Zero (unset) means
+	// db.DefaultStatementTimeout (30 s).
+	DBStatementTimeout time.Duration
+
+	// APIQueryTimeout (API_QUERY_TIMEOUT) is the deadline of the database
+	// work of one API request: waiting for a pooled connection and every
+	// statement, through the cache. When it passes, the statement is
+	// cancelled on the server and the client gets 503. Zero (unset) means
+	// api.DefaultQueryTimeout (5 s).
+	APIQueryTimeout time.Duration
+
 	// AMQPURL is AMQP_URL, default amqp://guest:guest@127.0.0.1:5672/. A
 	// comma-separated list of URLs names the nodes of a RabbitMQ cluster;
 	// productd connects to one and moves to another when it goes away.
@@ -108,6 +122,20 @@ type Config struct {
 	// ShutdownTimeout (SHUTDOWN_TIMEOUT, default 30s) bounds how long a
 	// SIGTERM waits for in-flight work.
 	ShutdownTimeout time.Duration
+
+	// Tracing turns on OpenTelemetry tracing, exported over OTLP/HTTP; it
+	// is off (the default) unless an endpoint is set (see tracing.go for
+	// the variables).
+	Tracing bool
+
+	// ServiceName (OTEL_SERVICE_NAME, default productd) names the
+	// processes in their traces.
+	ServiceName string
+
+	// MaxConcurrentUploads (MAX_CONCURRENT_UPLOADS, default 8) bounds the
+	// multipart requests with image files the API handles at once; one more
+	// gets 503 with Retry-After.
+	MaxConcurrentUploads int
 }
 
 // Load reads the configuration from the environment, after loading a .env
@@ -146,25 +174,31 @@ func envFileError(err error) error {
 func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	r := reader{lookup: lookup}
 	c := &Config{
-		DatabaseURL:     r.parsed("DATABASE_URL", r.databaseURL(seedDatabaseURL(lookup)), parsePostgres),
-		AMQPURL:         r.amqpURLs("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		RedisURL:        r.parsed("REDIS_URL", r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix"), parseRedis),
-		CacheLocal:      r.bool("CACHE_LOCAL", true),
-		CachePrefix:     r.str("CACHE_PREFIX", "productd:cache:"),
-		S3Endpoint:      r.hostPort("S3_ENDPOINT", "127.0.0.1:9000"),
-		S3UseSSL:        r.bool("S3_USE_SSL", false),
-		S3AccessKey:     r.str("S3_ACCESS_KEY", "minioadmin"),
-		S3SecretKey:     r.str("S3_SECRET_KEY", "minioadmin"),
-		S3Bucket:        r.str("S3_BUCKET", "productd"),
-		S3PublicURL:     strings.TrimRight(r.url("S3_PUBLIC_URL", "http://127.0.0.1:9000/productd", "http", "https"), "/"),
-		HTTPAddr:        r.hostPort("HTTP_ADDR", ":8080"),
-		TrustedProxies:  r.prefixes("TRUSTED_PROXIES"),
-		OpsToken:        r.str("OPS_TOKEN", ""),
-		ManagementURL:   r.managementURL("MANAGEMENT_URL"),
-		ImageFetchAllow: r.allowList("IMAGE_FETCH_ALLOW"),
-		LogLevel:        r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-		LogFormat:       r.oneOf("LOG_FORMAT", "json", "json", "text"),
-		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+		DatabaseURL:        r.parsed("DATABASE_URL", r.databaseURL(seedDatabaseURL(lookup)), parsePostgres),
+		DBStatementTimeout: r.duration("DB_STATEMENT_TIMEOUT", 0),
+		APIQueryTimeout:    r.duration("API_QUERY_TIMEOUT", 0),
+		AMQPURL:            r.amqpURLs("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+		RedisURL:           r.parsed("REDIS_URL", r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix"), parseRedis),
+		CacheLocal:         r.bool("CACHE_LOCAL", true),
+		CachePrefix:        r.str("CACHE_PREFIX", "productd:cache:"),
+		S3Endpoint:         r.hostPort("S3_ENDPOINT", "127.0.0.1:9000"),
+		S3UseSSL:           r.bool("S3_USE_SSL", false),
+		S3AccessKey:        r.str("S3_ACCESS_KEY", "minioadmin"),
+		S3SecretKey:        r.str("S3_SECRET_KEY", "minioadmin"),
+		S3Bucket:           r.str("S3_BUCKET", "productd"),
+		S3PublicURL:        strings.TrimRight(r.url("S3_PUBLIC_URL", "http://127.0.0.1:9000/productd", "http", "https"), "/"),
+		HTTPAddr:           r.hostPort("HTTP_ADDR", ":8080"),
+		TrustedProxies:     r.prefixes("TRUSTED_PROXIES"),
+		OpsToken:           r.str("OPS_TOKEN", ""),
+		ManagementURL:      r.managementURL("MANAGEMENT_URL"),
+		ImageFetchAllow:    r.allowList("IMAGE_FETCH_ALLOW"),
+		LogLevel:           r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		LogFormat:          r.oneOf("LOG_FORMAT", "json", "json", "text"),
+		ShutdownTimeout:    r.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+		Tracing:            r.tracing(),
+		ServiceName:        r.str("OTEL_SERVICE_NAME", "productd"),
+
+		MaxConcurrentUploads: r.positiveInt("MAX_CONCURRENT_UPLOADS", 8),
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -310,6 +344,18 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		r.fail(name, v, "want a positive duration such as 30s")
 	}
 	return d
+}
+
+func (r *reader) positiveInt(name string, def int) int {
+	v, ok := r.lookup(name)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		r.fail(name, v, "want a positive whole number")
+	}
+	return n
 }
 
 func (r *reader) oneOf(name, def string, allowed ...string) string {

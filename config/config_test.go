@@ -38,7 +38,8 @@ func TestDefaults(t *testing.T) {
 		c.S3Endpoint != want.S3Endpoint || c.S3AccessKey != want.S3AccessKey || c.S3SecretKey != want.S3SecretKey ||
 		c.S3Bucket != want.S3Bucket || c.S3PublicURL != want.S3PublicURL || c.HTTPAddr != want.HTTPAddr ||
 		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout ||
-		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL || len(c.TrustedProxies) != 0 || c.ManagementURL != "" {
+		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL || len(c.TrustedProxies) != 0 || c.ManagementURL != "" ||
+		c.DBStatementTimeout != 0 || c.APIQueryTimeout != 0 {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
 	}
 }
@@ -46,20 +47,22 @@ func TestDefaults(t *testing.T) {
 func TestOverrides(t *testing.T) {
 	t.Parallel()
 	c, err := config.FromLookup(lookup(map[string]string{
-		"DATABASE_URL":      "postgres://u:p@db:5433/cat",
-		"AMQP_URL":          "amqps://rabbit/",
-		"REDIS_URL":         "redis://cache:6380/2",
-		"S3_ENDPOINT":       "s3.example.com:443",
-		"S3_USE_SSL":        "true",
-		"S3_PUBLIC_URL":     "https://cdn.example.com/img/",
-		"HTTP_ADDR":         "127.0.0.1:9090",
-		"OPS_TOKEN":         "t0ken",
-		"IMAGE_FETCH_ALLOW": "127.0.0.1, 10.0.0.0/8:8080 ,images.example.com:*",
-		"LOG_LEVEL":         "DEBUG",
-		"LOG_FORMAT":        "text",
-		"SHUTDOWN_TIMEOUT":  "5s",
-		"TRUSTED_PROXIES":   " 10.0.0.7, 192.168.1.9/24,::1 ,fd00::/8",
-		"MANAGEMENT_URL":    "https://ops:pw@rabbit-mgmt:15671",
+		"DATABASE_URL":         "postgres://u:p@db:5433/cat",
+		"AMQP_URL":             "amqps://rabbit/",
+		"REDIS_URL":            "redis://cache:6380/2",
+		"S3_ENDPOINT":          "s3.example.com:443",
+		"S3_USE_SSL":           "true",
+		"S3_PUBLIC_URL":        "https://cdn.example.com/img/",
+		"HTTP_ADDR":            "127.0.0.1:9090",
+		"OPS_TOKEN":            "t0ken",
+		"IMAGE_FETCH_ALLOW":    "127.0.0.1, 10.0.0.0/8:8080 ,images.example.com:*",
+		"LOG_LEVEL":            "DEBUG",
+		"LOG_FORMAT":           "text",
+		"SHUTDOWN_TIMEOUT":     "5s",
+		"TRUSTED_PROXIES":      " 10.0.0.7, 192.168.1.9/24,::1 ,fd00::/8",
+		"MANAGEMENT_URL":       "https://ops:pw@rabbit-mgmt:15671",
+		"DB_STATEMENT_TIMEOUT": "12s",
+		"API_QUERY_TIMEOUT":    "1500ms",
 		// The seed's variables lose to DATABASE_URL.
 		"POSTGRES_HOST": "ignored",
 	}))
@@ -70,7 +73,8 @@ func TestOverrides(t *testing.T) {
 		c.S3Endpoint != "s3.example.com:443" || !c.S3UseSSL || c.S3PublicURL != "https://cdn.example.com/img" ||
 		c.HTTPAddr != "127.0.0.1:9090" || c.OpsToken != "t0ken" || c.LogLevel != "debug" || c.LogFormat != "text" ||
 		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8:8080|images.example.com:*" ||
-		c.ManagementURL != "https://ops:pw@rabbit-mgmt:15671" {
+		c.ManagementURL != "https://ops:pw@rabbit-mgmt:15671" ||
+		c.DBStatementTimeout != 12*time.Second || c.APIQueryTimeout != 1500*time.Millisecond {
 		t.Errorf("overrides: %+v", *c)
 	}
 	// Bare addresses are one-address prefixes; host bits are masked off.
@@ -100,19 +104,21 @@ func TestSeedPostgresVariables(t *testing.T) {
 func TestBadValues(t *testing.T) {
 	t.Parallel()
 	for name, value := range map[string]string{
-		"DATABASE_URL":      "mysql://secret:hunter2@x/y",
-		"AMQP_URL":          "http://rabbit",
-		"REDIS_URL":         "::",
-		"S3_ENDPOINT":       "no-port",
-		"HTTP_ADDR":         ":99999",
-		"S3_USE_SSL":        "maybe",
-		"LOG_LEVEL":         "loud",
-		"LOG_FORMAT":        "xml",
-		"SHUTDOWN_TIMEOUT":  "soon",
-		"IMAGE_FETCH_ALLOW": "10.0.0.0/99",
-		"S3_PUBLIC_URL":     "ftp://x",
-		"TRUSTED_PROXIES":   "10.0.0.1,proxy.example.com",
-		"MANAGEMENT_URL":    "amqp://rabbit:15672",
+		"DATABASE_URL":         "mysql://secret:hunter2@x/y",
+		"AMQP_URL":             "http://rabbit",
+		"REDIS_URL":            "::",
+		"S3_ENDPOINT":          "no-port",
+		"HTTP_ADDR":            ":99999",
+		"S3_USE_SSL":           "maybe",
+		"LOG_LEVEL":            "loud",
+		"LOG_FORMAT":           "xml",
+		"SHUTDOWN_TIMEOUT":     "soon",
+		"IMAGE_FETCH_ALLOW":    "10.0.0.0/99",
+		"S3_PUBLIC_URL":        "ftp://x",
+		"TRUSTED_PROXIES":      "10.0.0.1,proxy.example.com",
+		"DB_STATEMENT_TIMEOUT": "0s",
+		"API_QUERY_TIMEOUT":    "-1s",
+		"MANAGEMENT_URL":       "amqp://rabbit:15672",
 	} {
 		_, err := config.FromLookup(lookup(map[string]string{name: value}))
 		if err == nil {

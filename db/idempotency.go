@@ -52,7 +52,7 @@ func storeIdempotentResponse(ctx context.Context, tx pgx.Tx, userID int64, key *
 // DeleteIdempotencyKeys deletes up to limit idempotency keys created before
 // before, oldest first, and returns how many it deleted. A client retrying
 // with a deleted key creates a new product, so keys are kept far longer than
-// any client retries (a day, by the relay's retention job).
+// any client retries (a day by default: see RegisterKeyRetention).
 func DeleteIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, before time.Time, limit int) (int64, error) {
 	tag, err := pool.Exec(ctx, `
 		DELETE FROM idempotency_keys WHERE (user_id, key) IN (

@@ -14,18 +14,23 @@ import (
 
 func tables(t *testing.T, url string) []string {
 	t.Helper()
+	return column(t, url, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'goose_db_version' ORDER BY 1`)
+}
+
+// column returns the text column that query selects in url's database.
+func column(t *testing.T, url, query string) []string {
+	t.Helper()
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	rows, _ := conn.Query(context.Background(),
-		`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'goose_db_version' ORDER BY 1`)
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	rows, _ := conn.Query(context.Background(), query)
+	values, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		t.Fatal(err)
 	}
-	return names
+	return values
 }
 
 // newMigrator returns a migrator on url that is closed when t ends.

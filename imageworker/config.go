@@ -63,6 +63,10 @@ type Config struct {
 	// being handled may take to finish; those still running then are
 	// returned to the queue (default 20s).
 	DrainTimeout time.Duration
+
+	// Observer is told about every delivery, step and result (package
+	// telemetry's metrics and spans). Nil means none.
+	Observer Observer
 }
 
 // Defaults of Config not given by the compress and fetch packages.
@@ -101,6 +105,9 @@ func (c Config) withDefaults() Config {
 	c.MaxUnfinishedRuns = cmp.Or(c.MaxUnfinishedRuns, DefaultMaxUnfinishedRuns)
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -61,15 +62,18 @@ func (w *Worker) processImages(ctx context.Context, log *logrus.Entry, ev produc
 		}
 	}
 
+	start := time.Now()
 	changed, err := w.products.SetImageResult(ctx, productd.ImageResult{
 		ProductID: ev.ProductID, ImagesVersion: ev.ProductVersion, Status: productd.ImageStatusDone, CompressedImages: urls,
 	})
+	w.cfg.Observer.Step(ctx, StepUpdate, start, time.Since(start), err)
 	if err != nil {
 		return fmt.Errorf("write image result: %w", err)
 	}
 	if !changed {
 		return w.discardStale(ctx, log, ev, urls)
 	}
+	w.cfg.Observer.Result(productd.ImageStatusDone, "")
 	log.WithField("images", len(urls)).Info("imageworker: images done")
 	return nil
 }
@@ -101,20 +105,33 @@ func (w *Worker) processImage(ctx context.Context, log *logrus.Entry, productID,
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
+	obs := w.cfg.Observer
+	start := time.Now()
 	original, err := w.original(ctx, src)
+	obs.Step(ctx, StepFetch, start, time.Since(start), err)
 	if err != nil {
 		return "", err
 	}
 	if w.hooks.fetched != nil {
 		w.hooks.fetched(src)
 	}
+	start = time.Now()
 	res, err := w.compressor.Compress(ctx, original)
 	if err != nil {
+		// The steps are timed only when all of them ran; most failures are
+		// the decoder's.
+		obs.Step(ctx, StepDecode, start, time.Since(start), err)
 		return "", err
 	}
+	obs.Step(ctx, StepDecode, res.Decode.Start, res.Decode.Took, nil)
+	obs.Step(ctx, StepResize, res.Resize.Start, res.Resize.Took, nil)
+	obs.Step(ctx, StepEncode, res.Encode.Start, res.Encode.Took, nil)
 	sum := sha256.Sum256(original)
 	key := storage.CompressedKey(productID, imagesVersion, index, sum[:], res.Format.Ext())
-	return w.store.Put(ctx, key, res.Data, res.Format.ContentType())
+	start = time.Now()
+	url, err = w.store.Put(ctx, key, res.Data, res.Format.ContentType())
+	obs.Step(ctx, StepUpload, start, time.Since(start), err)
+	return url, err
 }
 
 // original returns the bytes of an original: from storage when it is one

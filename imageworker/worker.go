@@ -74,8 +74,9 @@ type hooks struct {
 }
 
 // New returns a worker that reads events from b's work queue, writes results
-// through products (the cache engineer hands it a cache-invalidating one)
-// and keeps images in store.
+// through products (productd wraps the database service in the cache, so
+// that the write-back invalidates the cached product) and keeps images in
+// store.
 func New(cfg Config, products productd.ProductService, store *storage.Store, b *broker.Broker, log *logrus.Logger) (*Worker, error) {
 	cfg = cfg.withDefaults()
 	fetcher, err := fetch.New(fetch.Config{
@@ -145,7 +146,9 @@ const (
 // lot, or back to the queue at shutdown. ctx is the consumer's, done at
 // shutdown; work is the worker's, done DrainTimeout later.
 func (w *Worker) handle(ctx, work context.Context, d amqp.Delivery) {
-	log := w.log.WithField("message_id", d.MessageId)
+	work, observed := w.cfg.Observer.Received(work, d)
+	defer observed()
+	log := w.log.WithContext(work).WithField("message_id", d.MessageId)
 	if ctx.Err() != nil {
 		// Shutting down: not started, so back to the queue at once.
 		w.settle(log, productd.Event{}, "requeued", d.Nack(false, true))
@@ -281,6 +284,8 @@ func (w *Worker) giveUp(ctx context.Context, log *logrus.Entry, d amqp.Delivery,
 			log.WithField("reason", reason).Info("imageworker: failed for images the product no longer has, or that have their result already; dropped")
 			w.settle(log, ev, "acked", d.Ack(false))
 			return
+		default:
+			w.cfg.Observer.Result(productd.ImageStatusFailed, productd.ErrorCode(cause))
 		}
 	}
 	w.park(ctx, log, d, ev, reason)
@@ -307,6 +312,7 @@ func (w *Worker) settle(log *logrus.Entry, ev productd.Event, outcome string, er
 	if err != nil && !errors.Is(err, amqp.ErrClosed) {
 		log.WithError(err).Warn("imageworker: could not settle the delivery; it will be redelivered")
 	}
+	w.cfg.Observer.Settled(settledOutcome(outcome))
 	if w.hooks.settled != nil {
 		w.hooks.settled(ev, outcome)
 	}

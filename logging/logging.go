@@ -16,10 +16,16 @@ const (
 	FieldProductID = "product_id"
 	FieldEventID   = "event_id"
 	FieldComponent = "component"
+	// FieldTraceID and FieldSpanID name the OpenTelemetry trace and span a
+	// line was written in (see traceHook).
+	FieldTraceID = "trace_id"
+	FieldSpanID  = "span_id"
 )
 
 // New returns a logger writing to out at the given level ("debug", "info",
-// "warn" or "error") in the given format ("json" or "text").
+// "warn" or "error") in the given format ("json" or "text"). A line written
+// through an entry with a context (Entry.WithContext) that carries a span
+// gets the span's trace_id and span_id.
 func New(out io.Writer, level, format string) (*logrus.Logger, error) {
 	lvl, err := logrus.ParseLevel(level)
 	if err != nil {
@@ -28,6 +34,7 @@ func New(out io.Writer, level, format string) (*logrus.Logger, error) {
 	log := logrus.New()
 	log.SetOutput(out)
 	log.SetLevel(lvl)
+	log.AddHook(traceHook{})
 	switch format {
 	case "json":
 		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: "2006-01-02T15:04:05.000Z07:00"})

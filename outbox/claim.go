@@ -30,6 +30,10 @@ type Row struct {
 	// Attempts counts the earlier failed publications.
 	Attempts  int
 	CreatedAt time.Time
+	// TraceParent and TraceState are the W3C trace context of the
+	// transaction that wrote the row; empty when it was not traced.
+	TraceParent string
+	TraceState  string
 }
 
 // claimSQL marks the claimed rows published at once: in the common case,
@@ -44,7 +48,8 @@ const claimSQL = `
 		ORDER BY next_attempt_at, id
 		LIMIT $1
 		FOR UPDATE SKIP LOCKED))
-	RETURNING id, event_id::text, event_type, product_id, payload, attempts, created_at`
+	RETURNING id, event_id::text, event_type, product_id, payload, attempts, created_at,
+		coalesce(traceparent, ''), coalesce(tracestate, '')`
 
 // Claim takes up to limit pending rows that are due, the longest due first,
 // for publication in tx, and returns them in id order. Rows that another
@@ -63,7 +68,8 @@ func Claim(ctx context.Context, tx pgx.Tx, limit int) ([]Row, error) {
 	}
 	claimed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Row, error) {
 		var r Row
-		err := row.Scan(&r.ID, &r.EventID, &r.EventType, &r.ProductID, &r.Payload, &r.Attempts, &r.CreatedAt)
+		err := row.Scan(&r.ID, &r.EventID, &r.EventType, &r.ProductID, &r.Payload, &r.Attempts, &r.CreatedAt,
+			&r.TraceParent, &r.TraceState)
 		return r, err
 	})
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/productd/productd"
 )
@@ -54,24 +56,43 @@ func NewEvent(typ productd.EventType, productID, version int64, images []string)
 
 // Enqueue writes ev as a pending row inside tx. The row becomes visible, and
 // relays are notified, only when tx commits; if tx rolls back, neither the
-// change nor its event happened.
+// change nor its event happened. When ctx carries a span, the row keeps its
+// W3C trace context (see TraceContext), for the publication to continue the
+// trace.
 func Enqueue(ctx context.Context, tx pgx.Tx, ev productd.Event) error {
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}
+	traceParent, traceState := TraceContext(ctx)
 	// One statement inserts the row and queues the notification: Postgres
 	// delivers it at commit and folds duplicates within a transaction.
 	_, err = tx.Exec(ctx, `
 		WITH row AS (
-			INSERT INTO outbox (event_id, event_type, product_id, payload)
-			VALUES ($1, $2, $3, $4)
+			INSERT INTO outbox (event_id, event_type, product_id, payload, traceparent, tracestate)
+			VALUES ($1, $2, $3, $4, $6, $7)
 			RETURNING id
 		)
 		SELECT pg_notify($5, '') FROM row`,
-		ev.ID, string(ev.Type), ev.ProductID, payload, NotifyChannel)
+		ev.ID, string(ev.Type), ev.ProductID, payload, NotifyChannel, traceParent, traceState)
 	if err != nil {
 		return fmt.Errorf("insert outbox row for event %s: %w", ev.ID, err)
 	}
 	return nil
+}
+
+// TraceContext returns the W3C traceparent and tracestate of the span in
+// ctx, as the outbox stores them: nil (NULL) when ctx carries none, so that
+// an untraced write costs nothing but two empty parameters.
+func TraceContext(ctx context.Context) (traceParent, traceState any) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return nil, nil
+	}
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	traceParent = carrier["traceparent"]
+	if ts := carrier["tracestate"]; ts != "" {
+		traceState = ts
+	}
+	return traceParent, traceState
 }

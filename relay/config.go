@@ -32,44 +32,29 @@ type Config struct {
 	// still unconfirmed then are left for the next run. Default 15s.
 	ConfirmTimeout time.Duration
 
-	// SweepInterval is how often the periodic River job drains the outbox:
+	// SweepInterval is how often the sweep chore drains the outbox:
 	// the safety net behind the LISTEN wake-ups, and what publishes rows
 	// whose retry time has come. Default 1s.
 	SweepInterval time.Duration
 
-	// RetentionInterval is how often the retention job runs. Default 1m.
+	// RetentionInterval is how often the retention chore runs. Default 1m.
 	RetentionInterval time.Duration
 
 	// PublishedRetention is how long published rows are kept. Default 1h.
 	PublishedRetention time.Duration
 
-	// IdempotencyKeyRetention is how long the API's idempotency keys are
-	// kept: a client retrying later than this creates a new product.
-	// Default 24h.
-	IdempotencyKeyRetention time.Duration
-
 	// RetentionBatch bounds the rows one retention statement deletes.
 	// Default 5000.
 	RetentionBatch int
-
-	// CompletedJobRetention, CancelledJobRetention and DiscardedJobRetention
-	// are how long River keeps its finished jobs. Defaults 1h, 24h and 7 days.
-	CompletedJobRetention time.Duration
-	CancelledJobRetention time.Duration
-	DiscardedJobRetention time.Duration
-
-	// JobTimeout bounds one run of a periodic job. Default 1m.
-	JobTimeout time.Duration
 
 	// StatusInterval is how often the relay reads the maintenance switch
 	// and writes its status row (see SetPaused and ReadStatuses). Default 1s.
 	StatusInterval time.Duration
 
 	// StopTimeout bounds Run's shutdown once its context ends: the batches
-	// in flight get nine tenths of it to finish, then are cut short (rows
-	// whose marks are lost stay pending and are published again), and River
-	// the rest to stop. Run returns within StopTimeout plus the broker's
-	// Config.CloseTimeout. Default 30s.
+	// in flight get it to finish, then are cut short (rows whose marks are
+	// lost stay pending and are published again). Run returns within
+	// StopTimeout plus the broker's Config.CloseTimeout. Default 30s.
 	StopTimeout time.Duration
 
 	// MarkTimeout bounds each statement that records a batch's outcome once
@@ -78,28 +63,27 @@ type Config struct {
 	// ended, so that confirmed messages are not published twice, but no
 	// longer than this. Zero means DefaultMarkTimeout (10s).
 	MarkTimeout time.Duration
+
+	// Observer is told about every publication and batch (package
+	// telemetry's metrics and spans). Nil means none.
+	Observer Observer
 }
 
 // Defaults of Config.
 const (
-	DefaultBatchSize               = 500
-	DefaultConcurrency             = 2
-	DefaultMaxAttempts             = 10
-	DefaultRetryBase               = time.Second
-	DefaultRetryMax                = 10 * time.Minute
-	DefaultConfirmTimeout          = 15 * time.Second
-	DefaultSweepInterval           = time.Second
-	DefaultRetentionInterval       = time.Minute
-	DefaultPublishedRetention      = time.Hour
-	DefaultIdempotencyKeyRetention = 24 * time.Hour
-	DefaultRetentionBatch          = 5000
-	DefaultCompletedJobRetention   = time.Hour
-	DefaultCancelledJobRetention   = 24 * time.Hour
-	DefaultDiscardedJobRetention   = 7 * 24 * time.Hour
-	DefaultJobTimeout              = time.Minute
-	DefaultStopTimeout             = 30 * time.Second
-	DefaultMarkTimeout             = 10 * time.Second
-	DefaultStatusInterval          = time.Second
+	DefaultBatchSize          = 500
+	DefaultConcurrency        = 2
+	DefaultMaxAttempts        = 10
+	DefaultRetryBase          = time.Second
+	DefaultRetryMax           = 10 * time.Minute
+	DefaultConfirmTimeout     = 15 * time.Second
+	DefaultSweepInterval      = time.Second
+	DefaultRetentionInterval  = time.Minute
+	DefaultPublishedRetention = time.Hour
+	DefaultRetentionBatch     = 5000
+	DefaultStopTimeout        = 30 * time.Second
+	DefaultMarkTimeout        = 10 * time.Second
+	DefaultStatusInterval     = time.Second
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -124,11 +108,6 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.SweepInterval, DefaultSweepInterval)
 	setDur(&c.RetentionInterval, DefaultRetentionInterval)
 	setDur(&c.PublishedRetention, DefaultPublishedRetention)
-	setDur(&c.IdempotencyKeyRetention, DefaultIdempotencyKeyRetention)
-	setDur(&c.CompletedJobRetention, DefaultCompletedJobRetention)
-	setDur(&c.CancelledJobRetention, DefaultCancelledJobRetention)
-	setDur(&c.DiscardedJobRetention, DefaultDiscardedJobRetention)
-	setDur(&c.JobTimeout, DefaultJobTimeout)
 	setDur(&c.StopTimeout, DefaultStopTimeout)
 	setDur(&c.MarkTimeout, DefaultMarkTimeout)
 	setDur(&c.StatusInterval, DefaultStatusInterval)
@@ -136,11 +115,13 @@ func (c Config) withDefaults() (Config, error) {
 		return Config{}, errors.New("relay: BatchSize, Concurrency, MaxAttempts and RetentionBatch must be positive")
 	}
 	for _, d := range []time.Duration{c.RetryBase, c.RetryMax, c.ConfirmTimeout, c.SweepInterval, c.RetentionInterval,
-		c.PublishedRetention, c.IdempotencyKeyRetention, c.CompletedJobRetention, c.CancelledJobRetention,
-		c.DiscardedJobRetention, c.JobTimeout, c.StopTimeout, c.StatusInterval, c.MarkTimeout} {
+		c.PublishedRetention, c.StopTimeout, c.StatusInterval, c.MarkTimeout} {
 		if d < 0 {
 			return Config{}, errors.New("relay: durations must be positive")
 		}
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	if c.RetryMax < c.RetryBase {
 		c.RetryMax = c.RetryBase

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -33,9 +34,19 @@ const readyTimeout = 5 * time.Second
 // When ctx ends, the batches in flight still finish (abandoning one would
 // only turn its confirmed messages into duplicates); no new one starts.
 func (r *Relay) Drain(ctx context.Context) (int64, error) {
+	if !r.maint.running() {
+		return 0, nil // paused for maintenance: the rows wait
+	}
 	if !r.broker.Connected() {
+		r.noteDrain(ErrBrokerUnavailable, 0)
 		return 0, ErrBrokerUnavailable
 	}
+	if r.stillNoRoute() {
+		return 0, fmt.Errorf("%w: waiting for the topology to be declared again", ErrNoRoute)
+	}
+	// A declaration from now on may have brought back what this drain finds
+	// missing.
+	declarations := r.broker.Stats().Declarations
 	var total atomic.Int64
 	var pumps atomic.Int32
 	g, gctx := errgroup.WithContext(ctx)
@@ -63,6 +74,7 @@ func (r *Relay) Drain(ctx context.Context) (int64, error) {
 	if err == nil {
 		err = ctx.Err()
 	}
+	r.noteDrain(err, declarations)
 	return total.Load(), err
 }
 
@@ -100,28 +112,41 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 		return 0, false, fmt.Errorf("relay transaction settings: %w", err)
 	}
+	if paused, err := r.pausedNow(ctx, tx); err != nil || paused {
+		return 0, false, err
+	}
 
 	rows, err := outbox.Claim(ctx, tx, r.cfg.BatchSize)
 	if err != nil || len(rows) == 0 {
 		return 0, false, err
 	}
 	msgs := make([]broker.Message, len(rows))
+	observed := make([]func(broker.Result), len(rows))
 	for i, row := range rows {
 		msgs[i] = r.message(row)
+		observed[i] = r.cfg.Observer.Publishing(row, &msgs[i].Publishing)
 	}
 	results := r.pub.Publish(wctx, msgs)
+	for i, res := range results {
+		observed[i](res)
+	}
 	if r.afterPublish != nil {
 		if err := r.afterPublish(wctx, len(rows)); err != nil {
 			return 0, false, err
 		}
 	}
 
-	// Claim marked every row published; undo that for the others.
+	// Claim marked every row published; undo that for the others. Rows the
+	// broker did not answer for, or returned for want of a queue its
+	// topology should have, go back as they were: the fault is the
+	// broker's, not the row's.
 	var confirmedIDs []string
-	var unanswered []int64
+	var unanswered, held []int64
 	var failures []outbox.Failure
+	var noRoute *broker.ReturnedError
 	for i, res := range results {
 		row := rows[i]
+		var ret *broker.ReturnedError
 		switch {
 		case res.Published():
 			if r.onConfirmed != nil {
@@ -129,11 +154,15 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 			}
 		case res.Unanswered():
 			unanswered = append(unanswered, row.ID)
+		case errors.As(res.Err, &ret) && ret.ReplyCode == amqp.NoRoute && r.broker.Topology().Routes(ret.Exchange, ret.RoutingKey):
+			held = append(held, row.ID)
+			noRoute = ret
 		default:
 			failures = append(failures, r.failure(row, res))
 		}
 	}
-	if err := r.bounded(wctx, func(ctx context.Context) error { return outbox.Release(ctx, tx, unanswered) }); err != nil {
+	release := slices.Concat(unanswered, held)
+	if err := r.bounded(wctx, func(ctx context.Context) error { return outbox.Release(ctx, tx, release) }); err != nil {
 		return 0, false, err
 	}
 	if err := r.bounded(wctx, func(ctx context.Context) error { return outbox.MarkFailed(ctx, tx, failures) }); err != nil {
@@ -142,17 +171,22 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 	if err := r.bounded(wctx, tx.Commit); err != nil {
 		return 0, false, fmt.Errorf("commit relay batch: %w", err)
 	}
-	r.count(results, failures)
+	r.count(results, failures, len(held))
 	if r.onConfirmed != nil {
 		r.onConfirmed(confirmedIDs)
 	}
-	published = int64(len(rows) - len(unanswered) - len(failures))
-	r.maint.noteBatch(len(rows), int(published), len(failures), len(unanswered), time.Since(start))
+	published = int64(len(rows) - len(release) - len(failures))
+	r.maint.noteBatch(len(rows), int(published), len(failures), len(unanswered), len(held), time.Since(start))
+	r.cfg.Observer.Batch(len(rows), time.Since(start))
 	r.log.WithFields(logrus.Fields{
 		"rows": len(rows), "published": published, "failed": len(failures), "unconfirmed": len(unanswered),
-		"duration_ms": float64(time.Since(start).Microseconds()) / 1000,
+		"no_route": len(held), "duration_ms": float64(time.Since(start).Microseconds()) / 1000,
 	}).Info("relay: batch")
 
+	if len(held) > 0 {
+		return published, false, fmt.Errorf("%w: %d of %d messages returned by exchange %q for key %q: %d %s",
+			ErrNoRoute, len(held), len(rows), noRoute.Exchange, noRoute.RoutingKey, noRoute.ReplyCode, noRoute.ReplyText)
+	}
 	if len(unanswered) > 0 {
 		r.log.WithFields(logrus.Fields{"unconfirmed": len(unanswered), "rows": len(rows)}).
 			Warn("relay: broker did not answer for part of a batch; those rows stay pending with their attempts untouched")
@@ -216,20 +250,25 @@ func (r *Relay) failure(row outbox.Row, res broker.Result) outbox.Failure {
 	return f
 }
 
-func (r *Relay) count(results []broker.Result, failures []outbox.Failure) {
+// count adds a batch to the counters; noRoute of its returned messages
+// cost no attempt (see PausedNoRoute).
+func (r *Relay) count(results []broker.Result, failures []outbox.Failure, noRoute int) {
 	r.stats.batches.Add(1)
+	returned := 0
 	for _, res := range results {
 		switch res.Outcome {
 		case broker.Confirmed:
 			r.stats.published.Add(1)
 		case broker.Returned:
-			r.stats.returned.Add(1)
+			returned++
 		case broker.Nacked:
 			r.stats.nacked.Add(1)
 		default:
 			r.stats.unknown.Add(1)
 		}
 	}
+	r.stats.returned.Add(int64(returned - noRoute))
+	r.stats.noRoute.Add(int64(noRoute))
 	for _, f := range failures {
 		if f.Dead {
 			r.stats.dead.Add(1)
@@ -239,5 +278,5 @@ func (r *Relay) count(results []broker.Result, failures []outbox.Failure) {
 
 // isBrokerAway reports errors that mean "wait for the broker", not a fault.
 func isBrokerAway(err error) bool {
-	return errors.Is(err, ErrBrokerUnavailable) || errors.Is(err, broker.ErrClosed)
+	return errors.Is(err, ErrBrokerUnavailable) || errors.Is(err, ErrNoRoute) || errors.Is(err, broker.ErrClosed)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/productd/productd/api"
 	"github.com/productd/productd/broker"
+	"github.com/productd/productd/chores"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/internal/amqptest"
 	"github.com/productd/productd/internal/dbtest"
@@ -90,18 +91,40 @@ func newRelay(t testing.TB, pool *pgxpool.Pool, b *broker.Broker, cfg relay.Conf
 	return r
 }
 
-// run runs r until the test ends, and fails the test if Run fails.
+// run runs r and its chores until the test ends, as productd's relay role
+// does, and fails the test if either fails.
 func run(t testing.TB, r *relay.Relay) {
 	t.Helper()
+	runWith(t, r, chores.Config{})
+}
+
+// runWith runs r and its chores, with the chores' settings cfg, until the
+// returned stop is called or the test ends. The chores start first and stop
+// first: a sweep publishes through r.
+func runWith(t testing.TB, r *relay.Relay, cfg chores.Config) (stop func()) {
+	t.Helper()
+	s := chores.New(relay.Pool(r), cfg, testLogger(t))
+	if err := r.RegisterChores(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			s.Stop(context.Background())
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("relay run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // post creates a product through the API and returns the status.
@@ -315,9 +338,9 @@ func expectNothingLost(t testing.TB, pool *pgxpool.Pool, queue string, total int
 	}
 }
 
-// awaitStartSweep waits for the sweep that a relay's River client runs on
-// start to complete; with a long Config.SweepInterval nothing but a
-// notification publishes after it.
+// awaitStartSweep waits for the sweep that a relay's chores run on start to
+// complete (it has asked the relay for a drain); with a long
+// Config.SweepInterval no other sweep follows it.
 func awaitStartSweep(t testing.TB, pool *pgxpool.Pool) {
 	t.Helper()
 	await(t, "the sweep that runs on start", func() bool {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -97,6 +98,12 @@ func (r *Relay) dispatch(ctx context.Context) {
 			if !isBrokerAway(err) {
 				r.stats.errors.Add(1)
 				r.log.WithError(err).WithField("attempt", attempt).Error("relay: drain failed")
+			}
+			if errors.Is(err, ErrNoRoute) {
+				// The publisher asked for the topology when its messages
+				// came back; asking again covers a declaration that failed
+				// (the broker logs it), and drains wait for one that works.
+				r.broker.Repair("the relay's messages have no route")
 			}
 			backoff.Sleep(ctx, backoff.Exponential(attempt, retryMin, retryMax))
 		}

@@ -104,7 +104,9 @@ type BatchReport struct {
 	Unconfirmed int
 	Duration    time.Duration
 	// Outcome is "published" (every row confirmed), "partly failed" (some
-	// returned or nacked) or "unconfirmed" (the broker went away mid-batch).
+	// returned or nacked), "unconfirmed" (the broker went away mid-batch) or
+	// "no route" (see PausedNoRoute); Unconfirmed counts the rows of the
+	// last two.
 	Outcome string
 }
 
@@ -148,7 +150,9 @@ const statusRetention = time.Hour
 // status row. Its zero value lets the relay run, so that a Relay whose Run
 // was not called (a test calling Drain) is not paused.
 type maintenance struct {
-	paused  atomic.Bool
+	paused atomic.Bool
+	// held counts the batches the switch held back.
+	held    atomic.Int64
 	process string
 	started time.Time
 
@@ -163,12 +167,20 @@ type maintenance struct {
 }
 
 // running reports whether the relay may claim rows.
-func (m *maintenance) running() bool { return !m.paused.Load() }
+func (m *maintenance) running() bool {
+	if m.paused.Load() {
+		m.held.Add(1)
+		return false
+	}
+	return true
+}
 
 // noteBatch records a batch that had rows.
-func (m *maintenance) noteBatch(rows, published, failed, unconfirmed int, took time.Duration) {
+func (m *maintenance) noteBatch(rows, published, failed, unconfirmed, noRoute int, took time.Duration) {
 	outcome := "published"
 	switch {
+	case noRoute > 0:
+		outcome, unconfirmed = "no route", unconfirmed+noRoute
 	case unconfirmed > 0:
 		outcome = "unconfirmed"
 	case failed > 0:
@@ -181,6 +193,31 @@ func (m *maintenance) noteBatch(rows, published, failed, unconfirmed int, took t
 		At: time.Now(), Rows: rows, Published: published, Failed: failed, Unconfirmed: unconfirmed,
 		Duration: took, Outcome: outcome,
 	}
+}
+
+// pausedNow reads the switch inside a batch's transaction, before it
+// claims: once SetPaused has committed, no batch that starts afterwards
+// publishes, in any process; only batches already under way finish.
+func (r *Relay) pausedNow(ctx context.Context, tx pgx.Tx) (bool, error) {
+	var paused bool
+	if err := tx.QueryRow(ctx, `SELECT paused FROM relay_control`).Scan(&paused); err != nil {
+		return false, fmt.Errorf("read relay control: %w", err)
+	}
+	if paused {
+		r.maint.held.Add(1)
+	}
+	return paused, nil
+}
+
+// last returns the last batch that had rows, nil before the first.
+func (m *maintenance) last() *BatchReport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lastBatch == nil {
+		return nil
+	}
+	b := *m.lastBatch
+	return &b
 }
 
 // loadControl reads the switch once, before the relay's first drain, so
@@ -252,6 +289,8 @@ func (r *Relay) report(ctx context.Context, force string, prune bool) error {
 		state, reason = StatePaused, "paused for maintenance"
 	case bs != broker.StateConnected:
 		state, reason = StateBrokerDown, "the broker connection is "+string(bs)+"; rows wait in the outbox"
+	case r.pause().Reason == PausedNoRoute:
+		state, reason = StateNoRoute, r.pause().Detail
 	default:
 		state = StateRunning
 	}

@@ -4,21 +4,25 @@
 // A Relay wakes up in two ways. Every process LISTENs on
 // outbox.NotifyChannel, which each outbox insert notifies at commit, and
 // drains the outbox at once: a commit reaches the broker within milliseconds.
-// A River client owned by the Relay runs a periodic job (every
-// Config.SweepInterval, on whichever process River elected leader) that
-// drains too: the safety net for a lost notification, and what publishes
-// rows whose retry time has come. A second periodic job deletes old
-// published rows and expired idempotency keys.
+// RegisterChores adds two chores to the process's chores.Scheduler (River):
+// a sweep every Config.SweepInterval, on whichever process River elected
+// leader, that wakes the relay for a drain too: the safety net for a lost
+// notification, and what publishes rows whose retry time has come; and the
+// deletion of old published rows.
 //
 // A drain claims due rows in batches with FOR UPDATE SKIP LOCKED, publishes
 // each batch with publisher confirms, and in the same transaction marks the
-// confirmed rows published and the returned or nacked ones failed (attempts +
-// 1, the error, a next attempt time growing exponentially with jitter, or
-// dead at Config.MaxAttempts). Rows the broker never answered for (it went
-// away mid-batch) are left exactly as they were. While the broker is
-// unreachable the relay publishes nothing and burns no row's attempts; the
-// broker package keeps probing with backoff, and the relay resumes the
-// moment it is back.
+// confirmed rows published and the nacked ones, and those returned for a
+// routing key the topology does not bind, failed (attempts + 1, the error, a
+// next attempt time growing exponentially with jitter, or dead at
+// Config.MaxAttempts). Rows the broker never answered for (it went away
+// mid-batch, or stopped answering) are left exactly as they were, and so
+// are rows returned although the topology routes them: a queue or binding
+// is missing, the broker's fault, not the row's. Either way the relay
+// pauses, publishes nothing and burns no row's attempts: the broker package
+// reconnects with backoff, or declares the missing topology again, and the
+// relay resumes the moment a drain goes through. Stats says why it is paused
+// and since when (see Pause), and what its last batch did.
 //
 // Any number of drains, in one process or many, can run at once: SKIP LOCKED
 // gives each batch rows of its own. A process killed at any point loses
@@ -31,16 +35,12 @@ package relay
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
 	"github.com/sirupsen/logrus"
-	logrusslog "github.com/sirupsen/logrus/hooks/slog"
 
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/logging"
@@ -54,7 +54,6 @@ type Relay struct {
 	broker *broker.Broker
 	pub    *broker.Publisher
 	log    *logrus.Entry
-	river  *river.Client[pgx.Tx]
 
 	// wake asks the dispatcher for a drain; one pending request is enough.
 	wake chan struct{}
@@ -64,7 +63,8 @@ type Relay struct {
 	halt    context.Context
 	haltNow context.CancelFunc
 
-	stats counters
+	stats  counters
+	pauses pauses
 	// maint follows the maintenance switch and reports the relay's status.
 	maint maintenance
 
@@ -92,47 +92,18 @@ func New(pool *pgxpool.Pool, b *broker.Broker, cfg Config, log *logrus.Logger) (
 		wake:   make(chan struct{}, 1),
 	}
 	r.halt, r.haltNow = context.WithCancel(context.Background())
-	riverLog := slog.New(logrusslog.NewHandler(log, &logrusslog.HandlerOptions{LevelMapper: riverLevel}))
-	r.river, err = newRiverClient(pool, r, riverLog)
-	if err != nil {
-		return nil, err
-	}
 	return r, nil
 }
 
-// riverLevel maps River's log levels to productd's: River reports its
-// routine (job counts every few seconds, leadership) at info, which is debug
-// here; its warnings and errors keep their level.
-func riverLevel(l slog.Level) logrus.Level {
-	switch {
-	case l >= slog.LevelError:
-		return logrus.ErrorLevel
-	case l >= slog.LevelWarn:
-		return logrus.WarnLevel
-	default:
-		return logrus.DebugLevel
-	}
-}
-
-// Client returns the Relay's River client, to mount River UI on.
-func (r *Relay) Client() *river.Client[pgx.Tx] { return r.river }
-
-// Run relays until ctx ends: it starts the River client and the LISTEN
-// wake-ups, and drains once at start. When ctx ends it stops taking new
-// work, lets the batches in flight finish, and returns nil, within
-// Config.StopTimeout (plus the broker's close timeout) whatever the broker
-// and the database do. It fails only if River cannot start. A Relay runs
-// once.
+// Run relays until ctx ends: it starts the LISTEN wake-ups and drains once
+// at start, and drains whenever the sweep chore asks. When ctx ends it stops
+// taking new work, lets the batches in flight finish, and returns nil,
+// within Config.StopTimeout (plus the broker's close timeout) whatever the
+// broker and the database do. A Relay runs once.
 func (r *Relay) Run(ctx context.Context) error {
-	// The switch is read before anything can drain: River's sweep on start
-	// and the listener's first wake-up would otherwise publish rows that a
-	// pause holds.
+	// The switch is read before anything can drain: the listener's first
+	// wake-up, or a sweep's, would otherwise publish rows that a pause holds.
 	r.loadControl(ctx)
-	// River's own context must outlive ctx: cancelling it would cancel the
-	// jobs in flight instead of letting them finish.
-	if err := r.river.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("start river client: %w", err)
-	}
 	r.log.WithFields(logrus.Fields{
 		"batch_size": r.cfg.BatchSize, "concurrency": r.cfg.Concurrency, "max_attempts": r.cfg.MaxAttempts,
 		"sweep_interval": r.cfg.SweepInterval.String(),
@@ -145,18 +116,13 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.signal()
 	<-ctx.Done()
 
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
-	defer cancel()
-	finishCtx, cancelFinish := context.WithTimeout(stopCtx, r.cfg.StopTimeout*9/10)
-	defer cancelFinish()
-	context.AfterFunc(finishCtx, r.haltNow)
-	if err := r.river.Stop(finishCtx); err != nil {
-		r.log.WithError(err).Warn("relay: batches still running at the stop timeout; cutting them short")
+	// The batches in flight get Config.StopTimeout to finish; then they are
+	// cut short.
+	halt := time.AfterFunc(r.cfg.StopTimeout, func() {
+		r.log.Warn("relay: batches still running at the stop timeout; cutting them short")
 		r.haltNow()
-		if err := r.river.StopAndCancel(stopCtx); err != nil {
-			r.log.WithError(err).Error("relay: River did not stop within the stop timeout; leaving it behind")
-		}
-	}
+	})
+	defer halt.Stop()
 	wg.Wait()
 	if err := r.pub.Close(); err != nil {
 		r.log.WithError(err).Debug("relay: close publisher channel")
@@ -184,12 +150,24 @@ type Stats struct {
 	Returned int64
 	Nacked   int64
 	Dead     int64
-	// Unknown counts publications the broker never answered for; those rows
-	// stay pending without losing an attempt.
+	// Unknown counts publications the broker never answered for (timed out,
+	// or the channel closed first); those rows stay pending without losing
+	// an attempt.
 	Unknown int64
+	// NoRoute counts publications returned as unroutable although the
+	// topology routes them (see PausedNoRoute); those rows stay pending
+	// without losing an attempt.
+	NoRoute int64
 	// Errors counts drains that stopped on an error other than the broker's
 	// absence.
 	Errors int64
+	// Pause is why the relay publishes nothing, and since when; its Reason
+	// is NotPaused while it publishes.
+	Pause Pause
+	// LastBatch is the last batch that had rows; nil before the first.
+	LastBatch *BatchReport
+	// Publishes counts the relay's messages by the broker's answer.
+	Publishes broker.PublishStats
 	// Broker is the connection's state and counters.
 	Broker broker.Stats
 }
@@ -197,15 +175,15 @@ type Stats struct {
 func (s Stats) fields() logrus.Fields {
 	return logrus.Fields{
 		"batches": s.Batches, "published": s.Published, "returned": s.Returned, "nacked": s.Nacked,
-		"dead": s.Dead, "unknown": s.Unknown, "errors": s.Errors,
+		"dead": s.Dead, "unknown": s.Unknown, "no_route": s.NoRoute, "errors": s.Errors,
 	}
 }
 
 type counters struct {
-	batches, published, returned, nacked, dead, unknown, errors atomic.Int64
+	batches, published, returned, nacked, dead, unknown, noRoute, errors atomic.Int64
 }
 
-// Stats returns the Relay's counters.
+// Stats returns the Relay's counters, its pause and its last batch.
 func (r *Relay) Stats() Stats {
 	return Stats{
 		Batches:   r.stats.batches.Load(),
@@ -214,7 +192,11 @@ func (r *Relay) Stats() Stats {
 		Nacked:    r.stats.nacked.Load(),
 		Dead:      r.stats.dead.Load(),
 		Unknown:   r.stats.unknown.Load(),
+		NoRoute:   r.stats.noRoute.Load(),
 		Errors:    r.stats.errors.Load(),
+		Pause:     r.pause(),
+		LastBatch: r.maint.last(),
+		Publishes: r.pub.Stats(),
 		Broker:    r.broker.Stats(),
 	}
 }

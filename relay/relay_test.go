@@ -24,7 +24,7 @@ func TestNewRefusesBadSettings(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	b := brokerFor(t, "", broker.Topology{})
-	for _, cfg := range []relay.Config{{BatchSize: -1}, {MaxAttempts: -1}, {RetryBase: -time.Second}, {StopTimeout: -1}} {
+	for _, cfg := range []relay.Config{{BatchSize: -1}, {MaxAttempts: -1}, {RetryBase: -time.Second}, {PublishedRetention: -1}} {
 		if _, err := relay.New(pool, b, cfg, logging.Discard()); err == nil {
 			t.Errorf("New accepted %+v", cfg)
 		}
@@ -310,7 +310,7 @@ func TestConnectionDroppedMidBatchLeavesUnconfirmedRowsPending(t *testing.T) {
 	}
 }
 
-func TestRetentionDeletesOnlyOldPublishedRowsAndExpiredKeys(t *testing.T) {
+func TestRetentionDeletesOnlyOldPublishedRows(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	b := brokerFor(t, "", broker.Topology{})
@@ -326,18 +326,11 @@ func TestRetentionDeletesOnlyOldPublishedRowsAndExpiredKeys(t *testing.T) {
 	set(`status = 'published', published_at = now() - interval '10 minutes'`, ids[3])
 	set(`status = 'dead', created_at = now() - interval '2 days'`, ids[4])
 	set(`created_at = now() - interval '2 days', next_attempt_at = now() + interval '1 hour'`, ids[5])
-	_, err := pool.Exec(ctx, `
-		INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES
-			(1, 'old1', '\x00', now() - interval '25 hours'), (2, 'old1', '\x00', now() - interval '3 days'),
-			(1, 'new', '\x00', now() - interval '1 hour')`)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	r := newRelay(t, pool, b, relay.Config{RetentionBatch: 2}, testLogger(t))
 	got, err := r.Retain(ctx)
-	if err != nil || got != (relay.Retained{Published: 3, IdempotencyKeys: 2}) {
-		t.Fatalf("retained %+v, %v", got, err)
+	if err != nil || got != 3 {
+		t.Fatalf("retained %d, %v", got, err)
 	}
 	var left []string
 	rows, err := pool.Query(ctx, `SELECT event_id::text FROM outbox ORDER BY id`)
@@ -354,14 +347,10 @@ func TestRetentionDeletesOnlyOldPublishedRowsAndExpiredKeys(t *testing.T) {
 	if strings.Join(left, ",") != strings.Join(ids[3:], ",") {
 		t.Errorf("rows left %v, want %v", left, ids[3:])
 	}
-	var keys string
-	if err := pool.QueryRow(ctx, `SELECT string_agg(key, ',') FROM idempotency_keys`).Scan(&keys); err != nil || keys != "new" {
-		t.Errorf("keys left %q (%v)", keys, err)
-	}
 }
 
-// Run registers both periodic jobs and runs them on start: the retention job
-// removes an old published row without anyone calling Retain.
+// RegisterChores registers both chores, which run on start: the retention
+// chore removes an old published row without anyone calling Retain.
 func TestRunSchedulesTheRetentionJob(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
@@ -371,9 +360,6 @@ func TestRunSchedulesTheRetentionJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRelay(t, pool, b, relay.Config{RetentionInterval: time.Hour}, testLogger(t))
-	if r.Client() == nil {
-		t.Fatal("no River client")
-	}
 	run(t, r)
 	await(t, "the retention job to delete the old row", func() bool { return len(counts(t, pool)) == 0 })
 	var kinds string

@@ -28,19 +28,22 @@ func TestRunStopsInTimeBehindABrokerThatStopsAnswering(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	awaitStartSweep(t, pool)
+	notify := func() {
+		t.Helper()
+		if _, err := pool.Exec(context.Background(), `SELECT pg_notify($1, '')`, outbox.NotifyChannel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A first row, published: the relay has its publishing channel.
+	insert(t, pool, "product.created")
+	notify()
+	await(t, "the first row to be published", allPublished(t, pool, 1))
 
 	proxy.Blackhole("hole")
 	insert(t, pool, "product.created", "product.created")
-	if _, err := pool.Exec(context.Background(), `SELECT pg_notify($1, '')`, outbox.NotifyChannel); err != nil {
-		t.Fatal(err)
-	}
-	await(t, "a batch to wait for the confirmations of its rows", func() bool {
-		var free int
-		err := pool.QueryRow(context.Background(),
-			`SELECT count(*) FROM (SELECT id FROM outbox FOR UPDATE SKIP LOCKED) AS unlocked`).Scan(&free)
-		return err == nil && free == 0
-	})
+	notify()
+	// The messages reach the queue; their confirmations never come back.
+	await(t, "a batch to wait for the confirmations of its rows", func() bool { return amqptest.Depth(t, b.Topology().WorkQueue) == 3 })
 
 	cancel()
 	// A second of slack for a loaded machine; without the bounds, Run

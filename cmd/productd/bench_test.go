@@ -19,7 +19,7 @@ import (
 // a product's creation (its created_at, set in the creating transaction) to
 // its images being done (updated_at, set by the worker's write-back), for
 // products with one 2 MP photograph each, created at a steady
-// E2E_BENCH_RATE a second (default 20, DESIGN's figure) for
+// E2E_BENCH_RATE a second (default 20, the target rate of docs/ARCHITECTURE.md) for
 // E2E_BENCH_SECONDS (default 10). The photo is fetched over HTTP from a local
 // server, as a URL image is. It reports p50_ms, p99_ms and max_ms.
 func BenchmarkEndToEnd(b *testing.B) {

@@ -25,8 +25,9 @@ func setupCache(ctx context.Context, a *app) error {
 		return fmt.Errorf("open cache: %w", err)
 	}
 	a.products = c
-	// Passes while Redis is away: a degraded cache still serves, and an
+	a.tel.Cache(c.Stats)
+	// Optional: while Redis is away the cache reads from Postgres, and an
 	// unready instance would lose its traffic for what only costs speed.
-	a.checks.Add("redis", c.Check)
+	a.checks.AddOptional("redis", func(ctx context.Context) error { return client.Ping(ctx).Err() })
 	return nil
 }

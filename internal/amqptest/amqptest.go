@@ -105,8 +105,14 @@ func NewBroker(t testing.TB, cfg broker.Config, log *logrus.Logger) *broker.Brok
 func DeleteTopology(t testing.TB, topo broker.Topology) {
 	t.Helper()
 	DeleteQueues(t, topo.Queues()...)
+	DeleteExchanges(t, topo.Exchanges()...)
+}
+
+// DeleteExchanges deletes exchanges from the test RabbitMQ.
+func DeleteExchanges(t testing.TB, exchanges ...string) {
+	t.Helper()
 	withChannel(t, func(ch *amqp.Channel) error {
-		for _, e := range topo.Exchanges() {
+		for _, e := range exchanges {
 			if err := ch.ExchangeDelete(e, false, false); err != nil {
 				return fmt.Errorf("delete exchange %s: %w", e, err)
 			}

@@ -2,7 +2,7 @@
 // (Postgres, RabbitMQ, Redis, MinIO) in a scratch directory and on ports of
 // their own, so that a chaos test can stop, kill and restart them without
 // touching the shared instances on the default ports that every other test
-// and every engineer's shell uses.
+// and every shell on the machine uses.
 //
 // A Dir is one run's scratch directory. It records every process started
 // through it (and the servers those start in the background) in a file of

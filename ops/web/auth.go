@@ -8,6 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/sirupsen/logrus"
+
+	"github.com/productd/productd/logging"
 )
 
 // actorKey holds who is asking, for the record of their actions.
@@ -88,3 +90,11 @@ func (h *handler) refuse(c *gin.Context, status int, message string) {
 }
 
 func actor(c *gin.Context) string { return c.GetString(actorKey) }
+
+// Authorize returns the console's authorisation as middleware, for other
+// routes that need the same protection (the metrics). Only cfg.Token,
+// cfg.ClientAddr and cfg.Log are used.
+func Authorize(cfg Config) gin.HandlerFunc {
+	h := &handler{cfg: cfg, log: cfg.Log.WithField(logging.FieldComponent, "ops")}
+	return h.authorize
+}

@@ -91,7 +91,21 @@ type Result struct {
 	Height int
 	// Source is the format of the original.
 	Source Format
+	// Decode, Resize and Encode time Compress's steps. libvips decodes
+	// lazily, reducing the picture as it reads it, so for the pictures it
+	// decodes Decode includes most of the reduction and Resize is the
+	// orientation that is left.
+	Decode, Resize, Encode Step
 }
+
+// Step is when one step of Compress started and how long it took.
+type Step struct {
+	Start time.Time
+	Took  time.Duration
+}
+
+// since returns the Step that started at start and ends now.
+func since(start time.Time) Step { return Step{Start: start, Took: time.Since(start)} }
 
 // Compressor compresses images by one Config.
 type Compressor struct {
@@ -150,7 +164,8 @@ func (c *Compressor) Compress(ctx context.Context, data []byte) (*Result, error)
 		return nil, err
 	}
 
-	img, err := c.decodeFit(ctx, f, data, hdr)
+	var decode, resize Step
+	img, err := c.decodeFit(ctx, f, data, hdr, &decode, &resize)
 	if err != nil {
 		return nil, err
 	}
@@ -159,22 +174,27 @@ func (c *Compressor) Compress(ctx context.Context, data []byte) (*Result, error)
 	if !opaque(img) {
 		out = PNG
 	}
+	start := time.Now()
 	enc, err := c.encode(img, out)
 	if err != nil {
 		return nil, err
 	}
 	b := img.Bounds()
-	return &Result{Data: enc, Format: out, Width: b.Dx(), Height: b.Dy(), Source: f}, nil
+	return &Result{Data: enc, Format: out, Width: b.Dx(), Height: b.Dy(), Source: f,
+		Decode: decode, Resize: resize, Encode: since(start)}, nil
 }
 
 // decodeFit decodes data and fits it into the box within the budget, on a
-// goroutine of its own so that it can be left behind.
-func (c *Compressor) decodeFit(ctx context.Context, f Format, data []byte, hdr image.Config) (image.Image, error) {
+// goroutine of its own so that it can be left behind. It times the two
+// steps into decode and resize, which it writes only before it returns a
+// picture.
+func (c *Compressor) decodeFit(ctx context.Context, f Format, data []byte, hdr image.Config, decode, resize *Step) (image.Image, error) {
 	bctx, cancel := context.WithTimeoutCause(ctx, c.cfg.Timeout, errOverBudget)
 	defer cancel()
 	type result struct {
-		img image.Image
-		err error
+		img            image.Image
+		err            error
+		decode, resize Step
 	}
 	done := make(chan result, 1)
 	c.decodes.Add(1)
@@ -192,16 +212,20 @@ func (c *Compressor) decodeFit(ctx context.Context, f Format, data []byte, hdr i
 		if c.beforeDecode != nil {
 			c.beforeDecode()
 		}
+		start := time.Now()
 		d, err := c.decode(bctx, f, data, hdr)
 		if err != nil {
 			r.err = err
 			return
 		}
+		r.decode, start = since(start), time.Now()
 		r.img = c.fit(d)
+		r.resize = since(start)
 	}()
 	select {
 	case r := <-done:
 		if r.err == nil || bctx.Err() == nil {
+			*decode, *resize = r.decode, r.resize
 			return r.img, r.err
 		}
 		// Failed because the budget or ctx ended: say which.
