@@ -22,6 +22,9 @@ import (
 	"github.com/productd/productd/storage"
 )
 
+// imageSweepAfter is the fleet's IMAGE_SWEEP_AFTER.
+const imageSweepAfter = 3 * time.Minute
+
 // deployment is one scenario's productd: a database, a vhost, a bucket and a
 // cache prefix of its own on the run's services, a proxy in front of the
 // broker for every process (on a single node), and the fleet.
@@ -109,6 +112,9 @@ func newDeployment(ctx context.Context, svc *services, name string, nodes []*san
 		"IMAGE_FETCH_ALLOW=" + svc.images.Addr(),
 		"LOG_FORMAT=json", "LOG_LEVEL=info",
 		"SHUTDOWN_TIMEOUT=10s",
+		// Images whose message went with a deleted queue are found by the
+		// image sweep: after minutes here, not the production hour.
+		"IMAGE_SWEEP_AFTER=" + imageSweepAfter.String(),
 	}
 	if d.fleet, err = newFleet(svc.dir, binary, d.logDir, svc.dir.Env(env...), amqpURL); err != nil {
 		return nil, err

@@ -123,6 +123,12 @@ type Config struct {
 	// SIGTERM waits for in-flight work.
 	ShutdownTimeout time.Duration
 
+	// ImageSweepAfter (IMAGE_SWEEP_AFTER, default 1h) is how long images
+	// may go without a run before the image sweep schedules them again:
+	// longer than the worker's whole retry ladder, or images still retrying
+	// are scheduled twice (harmlessly, but for nothing).
+	ImageSweepAfter time.Duration
+
 	// Tracing turns on OpenTelemetry tracing, exported over OTLP/HTTP; it
 	// is off (the default) unless an endpoint is set (see tracing.go for
 	// the variables).
@@ -195,6 +201,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		LogLevel:           r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:          r.oneOf("LOG_FORMAT", "json", "json", "text"),
 		ShutdownTimeout:    r.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+		ImageSweepAfter:    r.duration("IMAGE_SWEEP_AFTER", time.Hour),
 		Tracing:            r.tracing(),
 		ServiceName:        r.str("OTEL_SERVICE_NAME", "productd"),
 

@@ -39,7 +39,7 @@ func TestDefaults(t *testing.T) {
 		c.S3Bucket != want.S3Bucket || c.S3PublicURL != want.S3PublicURL || c.HTTPAddr != want.HTTPAddr ||
 		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout ||
 		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL || len(c.TrustedProxies) != 0 || c.ManagementURL != "" ||
-		c.DBStatementTimeout != 0 || c.APIQueryTimeout != 0 {
+		c.DBStatementTimeout != 0 || c.APIQueryTimeout != 0 || c.ImageSweepAfter != time.Hour {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
 	}
 }
@@ -63,6 +63,7 @@ func TestOverrides(t *testing.T) {
 		"MANAGEMENT_URL":       "https://ops:pw@rabbit-mgmt:15671",
 		"DB_STATEMENT_TIMEOUT": "12s",
 		"API_QUERY_TIMEOUT":    "1500ms",
+		"IMAGE_SWEEP_AFTER":    "20m",
 		// The seed's variables lose to DATABASE_URL.
 		"POSTGRES_HOST": "ignored",
 	}))
@@ -74,7 +75,7 @@ func TestOverrides(t *testing.T) {
 		c.HTTPAddr != "127.0.0.1:9090" || c.OpsToken != "t0ken" || c.LogLevel != "debug" || c.LogFormat != "text" ||
 		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8:8080|images.example.com:*" ||
 		c.ManagementURL != "https://ops:pw@rabbit-mgmt:15671" ||
-		c.DBStatementTimeout != 12*time.Second || c.APIQueryTimeout != 1500*time.Millisecond {
+		c.DBStatementTimeout != 12*time.Second || c.APIQueryTimeout != 1500*time.Millisecond || c.ImageSweepAfter != 20*time.Minute {
 		t.Errorf("overrides: %+v", *c)
 	}
 	// Bare addresses are one-address prefixes; host bits are masked off.
@@ -118,6 +119,7 @@ func TestBadValues(t *testing.T) {
 		"TRUSTED_PROXIES":      "10.0.0.1,proxy.example.com",
 		"DB_STATEMENT_TIMEOUT": "0s",
 		"API_QUERY_TIMEOUT":    "-1s",
+		"IMAGE_SWEEP_AFTER":    "hourly",
 		"MANAGEMENT_URL":       "amqp://rabbit:15672",
 	} {
 		_, err := config.FromLookup(lookup(map[string]string{name: value}))

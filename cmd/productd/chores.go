@@ -33,7 +33,7 @@ func setupChores(a *app) error {
 	// The image pipeline's: images that never got a result are scheduled
 	// again (through the product service every cache hears of), and
 	// uploads no product owns any more are removed.
-	if err := imagesweep.New(imagesweep.Config{}, a.pool, a.products, a.log).Register(a.chores); err != nil {
+	if err := imagesweep.New(imagesweep.Config{StuckAfter: a.cfg.ImageSweepAfter}, a.pool, a.products, a.log).Register(a.chores); err != nil {
 		return err
 	}
 	if err := a.originals.RegisterSweep(a.chores); err != nil {
