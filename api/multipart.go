@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -38,8 +39,10 @@ const (
 // as sniffed from the content.
 var acceptedImageTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
 
-// multipartForm is a multipart request read into memory: its text fields in
-// order of appearance and its image files.
+// multipartForm is a multipart request read whole: its text fields in
+// order of appearance, and its image files, each spooled to a temporary
+// file as it arrives, so that memory stays small whatever their size.
+// close removes the files.
 type multipartForm struct {
 	fields map[string][]string
 	urls   []string
@@ -49,17 +52,28 @@ type multipartForm struct {
 	files    []uploadedFile
 }
 
+// uploadedFile is one image file of a request, in a temporary file.
 type uploadedFile struct {
 	name        string
 	contentType string
-	data        []byte
+	path        string
+	size        int64
+	sha256      []byte
+}
+
+// close removes the form's temporary files.
+func (f *multipartForm) close() {
+	for _, file := range f.files {
+		_ = os.Remove(file.path)
+	}
 }
 
 // readMultipart reads the whole request, refusing unknown fields, more
 // than productd.MaxImages images, oversized parts and files that are not
 // accepted images, and every multipart request when the server has no store
-// for uploads. allowed lists the text fields the request may carry.
-func (s *Server) readMultipart(c *gin.Context, allowed ...string) (*multipartForm, error) {
+// for uploads. allowed lists the text fields the request may carry. The
+// caller closes the form, which is nil on error.
+func (s *Server) readMultipart(c *gin.Context, allowed ...string) (form *multipartForm, err error) {
 	if s.cfg.Originals == nil {
 		return nil, productd.Errorf(productd.EUNSUPPORTED, "multipart/form-data uploads are not enabled on this server; send JSON with image URLs")
 	}
@@ -69,7 +83,13 @@ func (s *Server) readMultipart(c *gin.Context, allowed ...string) (*multipartFor
 	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes)
 	mr := multipart.NewReader(body, params["boundary"])
-	form := &multipartForm{fields: map[string][]string{}}
+	read := &multipartForm{fields: map[string][]string{}}
+	defer func() {
+		if err != nil {
+			read.close()
+		}
+	}()
+	form = read
 	known := map[string]bool{}
 	for _, f := range allowed {
 		known[f] = true
@@ -84,7 +104,7 @@ func (s *Server) readMultipart(c *gin.Context, allowed ...string) (*multipartFor
 		name := part.FormName()
 		switch {
 		case name == fieldImageFiles && part.FileName() != "":
-			f, err := readImageFile(part, len(form.files))
+			f, err := readImageFile(part, len(form.files), s.cfg.SpoolDir)
 			if err != nil {
 				return nil, s.multipartError(err)
 			}
@@ -131,21 +151,46 @@ func readField(part *multipart.Part) (string, error) {
 	return string(b), nil
 }
 
-// readImageFile reads the index-th file part and sniffs its type.
-func readImageFile(part *multipart.Part, index int) (uploadedFile, error) {
-	name := part.FileName()
-	data, err := io.ReadAll(io.LimitReader(part, MaxImageFileBytes+1))
+// sniffLen is how much of a file http.DetectContentType looks at.
+const sniffLen = 512
+
+// readImageFile sniffs the type of the index-th file part and spools it to
+// a temporary file in dir, hashing it on the way.
+func readImageFile(part *multipart.Part, index int, dir string) (f uploadedFile, err error) {
+	f.name = part.FileName()
+	head := make([]byte, sniffLen)
+	n, err := io.ReadFull(part, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return f, err
+	}
+	head = head[:n]
+	f.contentType = http.DetectContentType(head)
+	if !acceptedImageTypes[f.contentType] {
+		return f, productd.Errorf(productd.EUNSUPPORTED, "image file %d (%s) is %s, not a JPEG, PNG, GIF or WebP image", index+1, f.name, f.contentType)
+	}
+	tmp, err := os.CreateTemp(dir, "productd-upload-*")
 	if err != nil {
-		return uploadedFile{}, err
+		return f, fmt.Errorf("spool image file %d: %w", index+1, err)
 	}
-	if len(data) > MaxImageFileBytes {
-		return uploadedFile{}, productd.Errorf(productd.ETOOLARGE, "image file %d (%s) is over the limit of %d MiB", index+1, name, MaxImageFileBytes>>20)
+	f.path = tmp.Name()
+	defer func() {
+		if cerr := tmp.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("spool image file %d: %w", index+1, cerr)
+		}
+		if err != nil {
+			_ = os.Remove(f.path)
+		}
+	}()
+	sum := sha256.New()
+	f.size, err = io.Copy(io.MultiWriter(tmp, sum), io.LimitReader(io.MultiReader(bytes.NewReader(head), part), MaxImageFileBytes+1))
+	if err != nil {
+		return f, err
 	}
-	ct := http.DetectContentType(data)
-	if !acceptedImageTypes[ct] {
-		return uploadedFile{}, productd.Errorf(productd.EUNSUPPORTED, "image file %d (%s) is %s, not a JPEG, PNG, GIF or WebP image", index+1, name, ct)
+	if f.size > MaxImageFileBytes {
+		return f, productd.Errorf(productd.ETOOLARGE, "image file %d (%s) is over the limit of %d MiB", index+1, f.name, MaxImageFileBytes>>20)
 	}
-	return uploadedFile{name: name, contentType: ct, data: data}, nil
+	f.sha256 = sum.Sum(nil)
+	return f, nil
 }
 
 // multipartError turns a read error into the client's error: a body over
@@ -168,8 +213,7 @@ func (s *Server) multipartError(err error) error {
 func (f *multipartForm) fileHashes() [][]byte {
 	hashes := make([][]byte, len(f.files))
 	for i, file := range f.files {
-		sum := sha256.Sum256(file.data)
-		hashes[i] = sum[:]
+		hashes[i] = file.sha256
 	}
 	return hashes
 }
@@ -183,15 +227,16 @@ func (f *multipartForm) value(name string) (string, bool) {
 	return v[0], true
 }
 
-// storeFiles stores the form's files as uploads no product owns yet and
-// returns them. When one fails, those already stored are released again.
+// storeFiles streams the form's files to storage as uploads no product
+// owns yet and returns them. When one fails, those already stored are
+// released again.
 func (s *Server) storeFiles(c *gin.Context, files []uploadedFile) ([]productd.Upload, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
 	stored := make([]productd.Upload, 0, len(files))
 	for _, f := range files {
-		u, err := s.cfg.Originals.PutOriginal(c.Request.Context(), f.contentType, bytes.NewReader(f.data), int64(len(f.data)))
+		u, err := s.storeFile(c, f)
 		if err != nil {
 			s.releaseUploads(c, stored)
 			return nil, fmt.Errorf("store uploaded image %s: %w", f.name, err)
@@ -199,6 +244,29 @@ func (s *Server) storeFiles(c *gin.Context, files []uploadedFile) ([]productd.Up
 		stored = append(stored, u)
 	}
 	return stored, nil
+}
+
+func (s *Server) storeFile(c *gin.Context, f uploadedFile) (productd.Upload, error) {
+	file, err := os.Open(f.path)
+	if err != nil {
+		return productd.Upload{}, err
+	}
+	defer file.Close()
+	return s.cfg.Originals.PutOriginal(c.Request.Context(), f.contentType, file, f.size)
+}
+
+// acquireUpload takes one of Config.MaxConcurrentUploads slots for a
+// multipart request, or refuses it with a 503 the client may retry when
+// they are all taken: uploads cost disk, bandwidth to storage and time,
+// and a burst of them must not take the server down. Call the returned
+// function when the request's files are stored.
+func (s *Server) acquireUpload() (release func(), err error) {
+	select {
+	case s.uploads <- struct{}{}:
+		return func() { <-s.uploads }, nil
+	default:
+		return nil, productd.Errorf(productd.EUNAVAILABLE, "the server is taking %d uploads already; retry shortly", cap(s.uploads))
+	}
 }
 
 // releaseUploads removes this request's uploads that no product claimed.
@@ -230,10 +298,16 @@ func urls(uploads []productd.Upload) []string {
 // (p.Uploads), and returns them, so that the caller can release them if no
 // product is created, and the idempotency hash of the request.
 func (s *Server) decodeMultipartCreate(c *gin.Context) (p *productd.Product, hash []byte, stored []productd.Upload, err error) {
+	release, err := s.acquireUpload()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer release()
 	form, err := s.readMultipart(c, "user_id", "product_name", "product_description", "product_price")
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	defer form.close()
 	p = &productd.Product{Images: form.urls}
 	userID, ok := form.value("user_id")
 	if !ok {
@@ -273,10 +347,16 @@ func (s *Server) decodeMultipartCreate(c *gin.Context) (p *productd.Product, has
 // decodeMultipartCreate. Any image part replaces the product's images; an
 // empty product_image_urls value alone clears them.
 func (s *Server) decodeMultipartUpdate(c *gin.Context) (upd productd.ProductUpdate, stored []productd.Upload, err error) {
+	release, err := s.acquireUpload()
+	if err != nil {
+		return upd, nil, err
+	}
+	defer release()
 	form, err := s.readMultipart(c, "product_name", "product_description", "product_price")
 	if err != nil {
 		return upd, nil, err
 	}
+	defer form.close()
 	if v, ok := form.value("product_name"); ok {
 		upd.Name = &v
 	}

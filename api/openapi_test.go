@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/productd/productd"
 	"github.com/productd/productd/api"
 	"github.com/productd/productd/logging"
 )
@@ -16,7 +17,7 @@ import (
 // same method.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	t.Parallel()
-	srv := api.NewServer(api.Config{Log: logging.Discard()})
+	srv := api.NewServer(api.Config{Products: struct{ productd.ProductService }{}, Log: logging.Discard()})
 	h := &harness{t: t, srv: srv}
 	rec := h.do(http.MethodGet, "/openapi.yaml", "")
 	if rec.Code != http.StatusOK {

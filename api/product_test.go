@@ -460,12 +460,12 @@ func TestHealth(t *testing.T) {
 		t.Errorf("healthz = %d", rec.Code)
 	}
 	rec := h.do(http.MethodGet, "/readyz", "")
-	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"postgres":"ok"`) {
+	if rec.Code != http.StatusOK || rec.Body.String() != `{"status":"ready"}` {
 		t.Errorf("readyz = %d %s", rec.Code, rec.Body)
 	}
 	h.pool.Close()
 	rec = h.do(http.MethodGet, "/readyz", "")
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"status":"unavailable"`) {
+	if rec.Code != http.StatusServiceUnavailable || rec.Body.String() != `{"status":"unavailable","unavailable":["postgres"]}` {
 		t.Errorf("readyz with the pool closed = %d %s", rec.Code, rec.Body)
 	}
 }

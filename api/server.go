@@ -11,16 +11,24 @@
 // X-Forwarded-For that is not itself a trusted proxy. Routes that authorise
 // by address (loopback clients only, for example) get the client from
 // ClientAddr, the same address the access log shows as client_ip.
+//
+// # Readiness
+//
+// /healthz answers while the process serves HTTP. /readyz runs the checks
+// in Config.Checks: each part of the process registers the dependencies it
+// needs (Checks.Add, or Checks.AddOptional for one it can serve without)
+// and /readyz answers 503 while a required one is down. To an anonymous
+// caller it names the dependencies that are down and nothing more; each
+// one's error goes to the log when its state changes.
 package api
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"io"
-	"maps"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -35,37 +43,9 @@ const (
 	DefaultMaxUploadBytes = 64 << 20
 	DefaultReadyTimeout   = 2 * time.Second
 	DefaultQueryTimeout   = 5 * time.Second
+	// DefaultMaxConcurrentUploads is Config.MaxConcurrentUploads's default.
+	DefaultMaxConcurrentUploads = 8
 )
-
-// Check reports whether a dependency is reachable; /readyz runs every one.
-type Check func(ctx context.Context) error
-
-// Checks is the set of readiness checks, by dependency name. Components add
-// theirs as they start, while the server may already be answering.
-type Checks struct {
-	mu     sync.Mutex
-	checks map[string]Check
-}
-
-// Add registers check under name, replacing an earlier one of that name.
-func (cs *Checks) Add(name string, check Check) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.checks == nil {
-		cs.checks = make(map[string]Check)
-	}
-	cs.checks[name] = check
-}
-
-// snapshot returns a copy that can be ranged over without the lock.
-func (cs *Checks) snapshot() map[string]Check {
-	if cs == nil {
-		return nil
-	}
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return maps.Clone(cs.checks)
-}
 
 // OriginalStore keeps the image files uploaded with a product. The API stores
 // them before the product's transaction, which claims them for the product
@@ -80,10 +60,13 @@ type OriginalStore interface {
 	ReleaseOriginals(ctx context.Context, uploads []productd.Upload) error
 }
 
-// Config holds the server's dependencies and limits. Products and Log are
-// required; zero limits take the defaults above.
+// Config holds the server's dependencies and limits. Log is required; zero
+// limits take the defaults above.
 type Config struct {
-	// Products reads and writes the catalogue.
+	// Products reads and writes the catalogue. Nil leaves the product
+	// routes and /openapi.yaml out: the server of a process that does not
+	// serve the API answers /healthz and /readyz (and what other packages
+	// mount) only.
 	Products productd.ProductService
 
 	// Log receives one access line per request and every internal error.
@@ -101,6 +84,18 @@ type Config struct {
 
 	// MaxUploadBytes caps a multipart request body (default 64 MiB).
 	MaxUploadBytes int64
+
+	// MaxConcurrentUploads bounds the multipart requests handled at once;
+	// one more is refused with 503 and Retry-After. Their files are spooled
+	// to the temporary directory, so disk, not memory, holds up to
+	// MaxConcurrentUploads × MaxUploadBytes. Zero means
+	// DefaultMaxConcurrentUploads.
+	MaxConcurrentUploads int
+
+	// SpoolDir is where uploaded files wait, each in a file of its own,
+	// until their request is read whole; empty means os.TempDir() ($TMPDIR
+	// or /tmp).
+	SpoolDir string
 
 	// ReadyTimeout bounds the readiness checks together (default 2 s).
 	ReadyTimeout time.Duration
@@ -126,15 +121,18 @@ type Config struct {
 // Server routes HTTP requests to the handlers. cmd/productd adds the ops
 // console's routes through Router before serving.
 type Server struct {
-	cfg    Config
-	router *gin.Engine
+	cfg           Config
+	router        *gin.Engine
+	dependencyLog dependencyLog
+	// uploads holds a token per multipart request in progress.
+	uploads chan struct{}
 }
 
 //go:embed openapi.yaml
 var openAPISpec []byte
 
-// NewServer returns a server with every product route, health and the
-// OpenAPI description mounted.
+// NewServer returns a server with /healthz and /readyz mounted, and with
+// Config.Products every product route and the OpenAPI description.
 func NewServer(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -148,7 +146,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = DefaultQueryTimeout
 	}
-	s := &Server{cfg: cfg, router: gin.New()}
+	cfg.MaxConcurrentUploads = cmp.Or(cfg.MaxConcurrentUploads, DefaultMaxConcurrentUploads)
+	s := &Server{cfg: cfg, router: gin.New(), uploads: make(chan struct{}, cfg.MaxConcurrentUploads)}
 	r := s.router
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
@@ -164,14 +163,16 @@ func NewServer(cfg Config) *Server {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", "method "+c.Request.Method+" is not allowed here")
 	})
 
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	if cfg.Products == nil {
+		return s
+	}
 	r.POST("/products", s.createProduct)
 	r.GET("/products", s.listProducts)
 	r.GET("/products/:id", s.getProduct)
 	r.PATCH("/products/:id", s.updateProduct)
 	r.DELETE("/products/:id", s.deleteProduct)
-
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openAPISpec) })
 	return s
 }

@@ -131,6 +131,11 @@ type Config struct {
 	// ServiceName (OTEL_SERVICE_NAME, default productd) names the
 	// processes in their traces.
 	ServiceName string
+
+	// MaxConcurrentUploads (MAX_CONCURRENT_UPLOADS, default 8) bounds the
+	// multipart requests with image files the API handles at once; one more
+	// gets 503 with Retry-After.
+	MaxConcurrentUploads int
 }
 
 // Load reads the configuration from the environment, after loading a .env
@@ -192,6 +197,8 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		ShutdownTimeout:    r.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
 		Tracing:            r.tracing(),
 		ServiceName:        r.str("OTEL_SERVICE_NAME", "productd"),
+
+		MaxConcurrentUploads: r.positiveInt("MAX_CONCURRENT_UPLOADS", 8),
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -337,6 +344,18 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		r.fail(name, v, "want a positive duration such as 30s")
 	}
 	return d
+}
+
+func (r *reader) positiveInt(name string, def int) int {
+	v, ok := r.lookup(name)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		r.fail(name, v, "want a positive whole number")
+	}
+	return n
 }
 
 func (r *reader) oneOf(name, def string, allowed ...string) string {

@@ -133,3 +133,37 @@ func lastEvent(t *testing.T, pool *pgxpool.Pool, productID int64) productd.Event
 	}
 	return ev
 }
+
+// With the database away, nothing about uploads is decided: every call
+// fails, as unavailable, and removes nothing.
+func TestUploadsWithTheDatabaseAway(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	svc := db.NewProductService(pool)
+	pool.Close()
+	removed := 0
+	remove := func(context.Context, []string) error { removed++; return nil }
+	u := productd.Upload{Key: "originals/a.png", URL: "http://s3/originals/a.png"}
+	for name, err := range map[string]error{
+		"stage":   db.StageUpload(ctx, pool, u),
+		"release": db.ReleaseStagedUploads(ctx, pool, []string{u.Key}, remove),
+		"finish":  svc.FinishImageRun(ctx, 1, 1),
+	} {
+		if productd.ErrorCode(err) != productd.EUNAVAILABLE {
+			t.Errorf("%s with the database away: %v, want unavailable", name, err)
+		}
+	}
+	if _, err := svc.FindStuckImages(ctx, time.Now(), 1); productd.ErrorCode(err) != productd.EUNAVAILABLE {
+		t.Errorf("find stuck images with the database away: %v", err)
+	}
+	if _, err := svc.StartImageRun(ctx, 1, 1); productd.ErrorCode(err) != productd.EUNAVAILABLE {
+		t.Errorf("start a run with the database away: %v", err)
+	}
+	if removed != 0 {
+		t.Errorf("%d removals with the database away", removed)
+	}
+	if err := db.ReleaseStagedUploads(ctx, pool, nil, remove); err != nil {
+		t.Errorf("releasing nothing: %v", err)
+	}
+}

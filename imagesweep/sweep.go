@@ -25,9 +25,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd"
+	"github.com/productd/productd/chores"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/outbox"
@@ -175,4 +177,23 @@ func (s *Sweeper) handle(ctx context.Context, st productd.StuckImages, res *Resu
 	log.WithField("reason", reason).Info("imagesweep: stuck images scheduled again")
 	res.Rescheduled++
 	return true, nil
+}
+
+// SweepArgs is the chore of a Sweeper.
+type SweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "images_sweep" }
+
+// Register registers the sweep with sched as a chore that runs every
+// Config.Interval. Every process that may lead the chores registers it.
+func (s *Sweeper) Register(sched *chores.Scheduler) error {
+	work := func(ctx context.Context, _ *river.Job[SweepArgs]) error {
+		_, err := s.Sweep(ctx)
+		return err
+	}
+	if err := chores.Register(sched, SweepArgs{}, river.WorkFunc(work), s.cfg.Interval); err != nil {
+		return fmt.Errorf("images sweep: %w", err)
+	}
+	return nil
 }

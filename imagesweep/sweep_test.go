@@ -4,12 +4,15 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/productd/productd"
+	"github.com/productd/productd/chores"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/imagesweep"
+	"github.com/productd/productd/internal/choretest"
 	"github.com/productd/productd/internal/dbtest"
 	"github.com/productd/productd/logging"
 )
@@ -188,5 +191,28 @@ func TestSweepSkipsImagesThatFinishMeanwhile(t *testing.T) {
 	f.pool.Close()
 	if _, err := imagesweep.New(imagesweep.Config{}, f.pool, f.svc, logging.Discard()).Sweep(ctx); err == nil {
 		t.Error("a sweep without its database succeeded")
+	}
+}
+
+// Registered with the chores, the sweep runs on start and handles what it
+// finds.
+func TestSweepRunsAsAChore(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := f.stuck("2 hours")
+	sched := chores.New(f.pool, chores.Config{}, logging.Discard())
+	if err := imagesweep.New(imagesweep.Config{}, f.pool, f.svc, logging.Discard()).Register(sched); err != nil {
+		t.Fatal(err)
+	}
+	choretest.Run(t, sched)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n, _ := f.state(p.ID); n == 0; _, n, _ = f.state(p.ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the chore never re-scheduled the stuck images")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := imagesweep.New(imagesweep.Config{}, f.pool, f.svc, logging.Discard()).Register(sched); err == nil {
+		t.Error("the sweep registered twice")
 	}
 }

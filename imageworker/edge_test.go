@@ -163,7 +163,8 @@ func TestStaleFailureIsDropped(t *testing.T) {
 	}
 }
 
-// A delete with the storage away is retried.
+// A delete, or the removal of what an images change replaced, with the
+// storage away is retried.
 func TestDeleteWithStorageDownIsRetried(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -174,10 +175,14 @@ func TestDeleteWithStorageDownIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start(testConfig(), down, hooks{})
-	ev := productd.Event{SchemaVersion: 1, ID: "del-1", Type: productd.EventProductDeleted, ProductID: 99, ProductVersion: 2}
-	h.publish(ev, nil)
-	if out := h.outcome(ev.ID); out != h.topo.RetryQueue(50*time.Millisecond) {
-		t.Fatalf("outcome %v", out)
+	for _, ev := range []productd.Event{
+		{SchemaVersion: 1, ID: "del-1", Type: productd.EventProductDeleted, ProductID: 99, ProductVersion: 2},
+		{SchemaVersion: 1, ID: "changed-1", Type: productd.EventProductImagesChanged, ProductID: 99, ProductVersion: 3, RemoveObjects: []string{"originals/x.png"}},
+	} {
+		h.publish(ev, nil)
+		if out := h.outcome(ev.ID); out != h.topo.RetryQueue(50*time.Millisecond) {
+			t.Fatalf("%s: outcome %v", ev.Type, out)
+		}
 	}
 }
 

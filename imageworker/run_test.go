@@ -183,3 +183,94 @@ func (h *harness) unfinishedRuns(id int64) int {
 	}
 	return n
 }
+
+// A delivery that comes after the images got their result, or after the
+// product is gone, is acknowledged without a run.
+func TestLateDeliveriesNeedNoRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t)
+	h.start(testConfig(), nil, hooks{})
+	p, ev := h.create(h.url("photo.jpg"))
+	h.publish(ev, nil)
+	done := h.waitStatus(p.ID, productd.ImageStatusDone)
+	h.publish(ev, nil)
+	if out := h.waitOutcomes(ev.ID, 2); out[1] != "acked" {
+		t.Fatalf("the late duplicate: %v", out)
+	}
+	if got, _ := h.products.FindProductByID(ctx, p.ID); got.Version != done.Version {
+		t.Fatalf("the late duplicate moved the version %d -> %d", done.Version, got.Version)
+	}
+	gone, evGone := h.create(h.url("photo.jpg"))
+	if err := h.products.DeleteProduct(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.publish(evGone, nil)
+	if out := h.outcome(evGone.ID); out != "acked" {
+		t.Fatalf("the event of a deleted product: %v", out)
+	}
+	if keys := h.keys(gone.ID); len(keys) != 0 {
+		t.Fatalf("objects stored for a deleted product: %v", keys)
+	}
+}
+
+// staleFinds is a product service whose reads lag behind (a cache that has
+// not heard of the last write yet) and whose first run fails to record.
+type staleFinds struct {
+	productd.ProductService
+	mu        sync.Mutex
+	failStart int
+	stale     map[int64]productd.Product
+}
+
+func (s *staleFinds) FindProductByID(ctx context.Context, id int64) (*productd.Product, error) {
+	s.mu.Lock()
+	p, ok := s.stale[id]
+	s.mu.Unlock()
+	if ok {
+		return &p, nil
+	}
+	return s.ProductService.FindProductByID(ctx, id)
+}
+
+func (s *staleFinds) StartImageRun(ctx context.Context, id, version int64) (productd.ImageRun, error) {
+	s.mu.Lock()
+	fail := s.failStart > 0
+	s.failStart--
+	s.mu.Unlock()
+	if fail {
+		return productd.ImageRun{}, productd.Errorf(productd.EUNAVAILABLE, "The database is unavailable; retry later.")
+	}
+	return s.ProductService.StartImageRun(ctx, id, version)
+}
+
+// The run is recorded in Postgres, not decided by a read: images a stale
+// read still shows pending get no run once they are done, and a run that
+// cannot be recorded is retried like any transient failure.
+func TestRunsAreRecordedNotRead(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	svc := &staleFinds{ProductService: h.products, failStart: 1, stale: map[int64]productd.Product{}}
+	h.run(testConfig(), svc, nil, hooks{})
+
+	p, ev := h.create(h.url("photo.jpg"))
+	h.publish(ev, nil)
+	if got := h.waitStatus(p.ID, productd.ImageStatusDone, productd.ImageStatusFailed); got.ImageStatus != productd.ImageStatusDone {
+		t.Fatalf("after a run that could not be recorded: %s %q", got.ImageStatus, got.ImageError)
+	}
+	if out := h.waitOutcomes(ev.ID, 2); out[0] != h.topo.RetryQueue(50*time.Millisecond) || out[1] != "acked" {
+		t.Fatalf("outcomes %v, want a retry then acked", out)
+	}
+
+	done := h.waitStatus(p.ID, productd.ImageStatusDone)
+	svc.mu.Lock()
+	svc.stale[p.ID] = *p // pending, as it was created
+	svc.mu.Unlock()
+	h.publish(ev, nil)
+	if out := h.waitOutcomes(ev.ID, 3); out[2] != "acked" {
+		t.Fatalf("outcomes %v", out)
+	}
+	if got := h.waitStatus(p.ID, productd.ImageStatusDone); got.Version != done.Version {
+		t.Fatalf("a run started on done images: version %d -> %d", done.Version, got.Version)
+	}
+}

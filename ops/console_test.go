@@ -265,8 +265,18 @@ func TestParkedMessagesAreReadWithoutTouchingTheParkingLot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// One the broker dead-lettered itself, past the work queue's delivery
+	// limit: it has no reason header of the worker's.
+	err := ch.PublishWithContext(ctx, topo.DeadLetterExchange, "", false, false, amqp.Publishing{
+		MessageId: "ev-crash", Type: "product.created",
+		Headers: amqp.Table{"x-death": []any{amqp.Table{"reason": "delivery_limit", "queue": topo.WorkQueue, "count": int64(1)}}},
+		Body:    fmt.Appendf(nil, `{"product_id":%d,"type":"product.created"}`, ids[1]),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var p ops.Pipeline
-	await(t, "both parked messages in the pipeline view", func() (bool, string) {
+	await(t, "the parked messages in the pipeline view", func() (bool, string) {
 		var err error
 		p, err = f.console.Pipeline(ctx)
 		if err != nil {
@@ -278,9 +288,12 @@ func TestParkedMessagesAreReadWithoutTouchingTheParkingLot(t *testing.T) {
 				parking = q
 			}
 		}
-		return len(p.Parked) == 2 && parking.Messages == 2, fmt.Sprintf("parked %+v (%s), parking queue %+v", p.Parked, p.ParkedError, parking)
+		return len(p.Parked) == 3 && parking.Messages == 3, fmt.Sprintf("parked %+v (%s), parking queue %+v", p.Parked, p.ParkedError, parking)
 	})
-	if m := p.Parked[0]; m.MessageID != "ev-1" || m.ProductID != ids[1] || m.Reason != "image 1: 404 #1" || m.Attempts != 1 {
+	if m := p.Parked[1]; m.MessageID != "ev-1" || m.ProductID != ids[1] || m.Reason != "image 1: 404 #1" || m.Attempts != 1 {
+		t.Errorf("second newest parked = %+v", m)
+	}
+	if m := p.Parked[0]; m.MessageID != "ev-crash" || !strings.HasPrefix(m.Reason, "dead-lettered by the broker") {
 		t.Errorf("newest parked = %+v", m)
 	}
 	if len(p.Queues) != 7 || p.Queues[0].Role != "work" {

@@ -168,7 +168,8 @@ func (c *Console) flow(o Overview) Flow {
 func (c *Console) relayStage(r Relays, ob Outbox) Stage {
 	rate := ob.PublishedRate
 	s := Stage{Name: "relay", Health: HealthOK, Rate: &rate, Backlog: &ob.Due}
-	var live, running, brokerDown int
+	var live, running, brokerDown, noRoute int
+	var noRouteReason string
 	for _, p := range r.Processes {
 		if p.Stale || p.State == relay.StateStopped {
 			continue
@@ -179,6 +180,9 @@ func (c *Console) relayStage(r Relays, ob Outbox) Stage {
 			running++
 		case relay.StateBrokerDown:
 			brokerDown++
+		case relay.StateNoRoute:
+			noRoute++
+			noRouteReason = p.Reason
 		}
 	}
 	switch {
@@ -189,6 +193,8 @@ func (c *Console) relayStage(r Relays, ob Outbox) Stage {
 		s.Health, s.Note = HealthDown, fmt.Sprintf("no relay process reported in the last %v", c.cfg.StaleAfter)
 	case brokerDown == live:
 		s.Health, s.Note = HealthDown, "every relay waits for the broker; rows stay pending with their attempts untouched"
+	case noRoute+brokerDown == live:
+		s.Health, s.Note = HealthDown, "no route for the events, rows wait in the outbox: "+noRouteReason
 	default:
 		s.Note = fmt.Sprintf("%d of %d relay processes publishing", running, live)
 	}

@@ -54,12 +54,11 @@ type Queue struct {
 
 // Parked is a parked message.
 type Parked struct {
-	MessageID string    `json:"message_id"`
-	EventType string    `json:"event_type"`
-	ProductID int64     `json:"product_id"`
-	Reason    string    `json:"reason"`
-	Attempts  int64     `json:"attempts"`
-	ParkedAt  time.Time `json:"parked_at,omitzero"`
+	MessageID string `json:"message_id"`
+	EventType string `json:"event_type"`
+	ProductID int64  `json:"product_id"`
+	Reason    string `json:"reason"`
+	Attempts  int64  `json:"attempts"`
 }
 
 // Failure is a product whose images failed.
@@ -160,21 +159,23 @@ func (c *Console) readParked(ctx context.Context) ([]Parked, error) {
 	out := make([]Parked, len(entries))
 	for i, e := range entries {
 		out[i] = Parked{MessageID: e.MessageID, EventType: e.EventType, ProductID: e.ProductID, Reason: e.Reason,
-			Attempts: e.Attempts, ParkedAt: e.ParkedAt}
+			Attempts: e.Attempts}
 	}
 	c.parkedSnap.Store(&parkedSnapshot{at: at, entries: out})
 	return out, nil
 }
 
 // The product counts: exact through the partial indexes of the unfinished
-// and failed products, estimates for the rest.
+// products (which carry their status) and of the failed ones, up to a cap;
+// estimates above it and for the rest.
 const productCountsSQL = `
-	SELECT
-		(SELECT count(*) FROM (SELECT 1 FROM products WHERE image_status = 'pending' LIMIT $1) s),
-		(SELECT count(*) FROM (SELECT 1 FROM products WHERE image_status = 'processing' LIMIT $1) s),
+	SELECT open.pending, open.processing,
 		(SELECT count(*) FROM (SELECT 1 FROM products WHERE image_status = 'failed' LIMIT $1) s),
 		(SELECT extract(epoch FROM now() - min(updated_at)) FROM (SELECT updated_at FROM products
-			WHERE image_status IN ('pending', 'processing') ORDER BY updated_at LIMIT 1) s)`
+			WHERE image_status IN ('pending', 'processing') ORDER BY updated_at LIMIT 1) s)
+	FROM (SELECT count(*) FILTER (WHERE image_status = 'pending') AS pending,
+			count(*) FILTER (WHERE image_status = 'processing') AS processing
+		FROM (SELECT image_status FROM products WHERE image_status IN ('pending', 'processing') LIMIT $1) s) AS open`
 
 func (c *Console) productsByStatus(ctx context.Context) (map[productd.ImageStatus]Count, float64, error) {
 	var pending, processing, failed int64
@@ -182,12 +183,15 @@ func (c *Console) productsByStatus(ctx context.Context) (map[productd.ImageStatu
 	if err := c.cfg.Pool.QueryRow(ctx, productCountsSQL, outbox.CountCap+1).Scan(&pending, &processing, &failed, &oldest); err != nil {
 		return nil, 0, fmt.Errorf("count products by image status: %w", err)
 	}
+	// The unfinished products are counted together: past the cap, neither
+	// of their counts is whole.
+	openCapped := pending+processing > outbox.CountCap
 	out := map[productd.ImageStatus]Count{}
 	for status, n := range map[productd.ImageStatus]int64{
 		productd.ImageStatusPending: pending, productd.ImageStatusProcessing: processing, productd.ImageStatusFailed: failed,
 	} {
 		out[status] = Count{N: n}
-		if n > outbox.CountCap {
+		if status == productd.ImageStatusFailed && n > outbox.CountCap || status != productd.ImageStatusFailed && openCapped {
 			est, err := outbox.Estimate(ctx, c.cfg.Pool, `SELECT 1 FROM products WHERE image_status = $1`, string(status))
 			if err != nil {
 				return nil, 0, err

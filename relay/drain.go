@@ -112,6 +112,9 @@ func (r *Relay) batch(ctx context.Context) (published int64, more bool, err erro
 	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 		return 0, false, fmt.Errorf("relay transaction settings: %w", err)
 	}
+	if paused, err := r.pausedNow(ctx, tx); err != nil || paused {
+		return 0, false, err
+	}
 
 	rows, err := outbox.Claim(ctx, tx, r.cfg.BatchSize)
 	if err != nil || len(rows) == 0 {

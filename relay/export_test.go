@@ -16,3 +16,6 @@ func SetOnConfirmed(r *Relay, fn func(eventIDs []string)) { r.onConfirmed = fn }
 
 // Pool returns the pool r publishes the outbox of.
 func Pool(r *Relay) *pgxpool.Pool { return r.pool }
+
+// HeldBatches returns how many batches r's maintenance switch held back.
+func HeldBatches(r *Relay) int64 { return r.maint.held.Load() }

@@ -150,7 +150,9 @@ const statusRetention = time.Hour
 // status row. Its zero value lets the relay run, so that a Relay whose Run
 // was not called (a test calling Drain) is not paused.
 type maintenance struct {
-	paused  atomic.Bool
+	paused atomic.Bool
+	// held counts the batches the switch held back.
+	held    atomic.Int64
 	process string
 	started time.Time
 
@@ -165,7 +167,13 @@ type maintenance struct {
 }
 
 // running reports whether the relay may claim rows.
-func (m *maintenance) running() bool { return !m.paused.Load() }
+func (m *maintenance) running() bool {
+	if m.paused.Load() {
+		m.held.Add(1)
+		return false
+	}
+	return true
+}
 
 // noteBatch records a batch that had rows.
 func (m *maintenance) noteBatch(rows, published, failed, unconfirmed, noRoute int, took time.Duration) {
@@ -185,6 +193,20 @@ func (m *maintenance) noteBatch(rows, published, failed, unconfirmed, noRoute in
 		At: time.Now(), Rows: rows, Published: published, Failed: failed, Unconfirmed: unconfirmed,
 		Duration: took, Outcome: outcome,
 	}
+}
+
+// pausedNow reads the switch inside a batch's transaction, before it
+// claims: once SetPaused has committed, no batch that starts afterwards
+// publishes, in any process; only batches already under way finish.
+func (r *Relay) pausedNow(ctx context.Context, tx pgx.Tx) (bool, error) {
+	var paused bool
+	if err := tx.QueryRow(ctx, `SELECT paused FROM relay_control`).Scan(&paused); err != nil {
+		return false, fmt.Errorf("read relay control: %w", err)
+	}
+	if paused {
+		r.maint.held.Add(1)
+	}
+	return paused, nil
 }
 
 // last returns the last batch that had rows, nil before the first.

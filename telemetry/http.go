@@ -60,7 +60,7 @@ func (t *Telemetry) HTTP() gin.HandlerFunc {
 				route = routeUnmatched
 			}
 			status := c.Writer.Status()
-			span.SetName(c.Request.Method + " " + route)
+			span.SetName(method(c.Request.Method) + " " + route)
 			span.SetAttributes(semconv.HTTPRoute(route), semconv.HTTPResponseStatusCode(status))
 			if status >= http.StatusInternalServerError {
 				span.SetStatus(codes.Error, http.StatusText(status))

@@ -17,9 +17,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd"
+	"github.com/productd/productd/chores"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/storage"
@@ -34,6 +36,9 @@ type Config struct {
 	// SweepBatch bounds the uploads one Sweep removes. Zero means
 	// DefaultSweepBatch (500).
 	SweepBatch int
+	// SweepInterval is how often Sweep runs as a chore. Zero means
+	// DefaultSweepInterval (5 min).
+	SweepInterval time.Duration
 	// ReleaseTimeout bounds the removal of a failed request's uploads,
 	// which runs after its client may have gone. Zero means
 	// DefaultReleaseTimeout (10 s).
@@ -44,12 +49,14 @@ type Config struct {
 const (
 	DefaultAbandonAfter   = time.Hour
 	DefaultSweepBatch     = 500
+	DefaultSweepInterval  = 5 * time.Minute
 	DefaultReleaseTimeout = 10 * time.Second
 )
 
 func (c Config) withDefaults() Config {
 	c.AbandonAfter = cmp.Or(c.AbandonAfter, DefaultAbandonAfter)
 	c.SweepBatch = cmp.Or(c.SweepBatch, DefaultSweepBatch)
+	c.SweepInterval = cmp.Or(c.SweepInterval, DefaultSweepInterval)
 	c.ReleaseTimeout = cmp.Or(c.ReleaseTimeout, DefaultReleaseTimeout)
 	return c
 }
@@ -123,4 +130,24 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 
 func (s *Store) remove(ctx context.Context, keys []string) error {
 	return s.objects.Delete(ctx, keys...)
+}
+
+// SweepArgs is the chore of Sweep.
+type SweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "uploads_sweep" }
+
+// RegisterSweep registers Sweep with sched as a chore that runs every
+// Config.SweepInterval. Every process that may lead the chores registers
+// it.
+func (s *Store) RegisterSweep(sched *chores.Scheduler) error {
+	work := func(ctx context.Context, _ *river.Job[SweepArgs]) error {
+		_, err := s.Sweep(ctx)
+		return err
+	}
+	if err := chores.Register(sched, SweepArgs{}, river.WorkFunc(work), s.cfg.SweepInterval); err != nil {
+		return fmt.Errorf("uploads sweep: %w", err)
+	}
+	return nil
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/productd/productd"
+	"github.com/productd/productd/chores"
 	"github.com/productd/productd/db"
+	"github.com/productd/productd/internal/choretest"
 	"github.com/productd/productd/internal/dbtest"
 	"github.com/productd/productd/internal/s3test"
 	"github.com/productd/productd/logging"
@@ -113,4 +115,31 @@ func rows(t *testing.T, pool *pgxpool.Pool) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Registered with the chores, the sweep runs on start and removes what was
+// abandoned.
+func TestSweepRunsAsAChore(t *testing.T) {
+	t.Parallel()
+	pool, objects := dbtest.NewPool(t), s3test.New(t)
+	abandoned := put(t, uploads.New(uploads.Config{}, pool, objects, logging.Discard()))
+	s := uploads.New(uploads.Config{AbandonAfter: time.Nanosecond}, pool, objects, logging.Discard())
+	sched := chores.New(pool, chores.Config{}, logging.Discard())
+	if err := s.RegisterSweep(sched); err != nil {
+		t.Fatal(err)
+	}
+	choretest.Run(t, sched)
+	deadline := time.Now().Add(30 * time.Second)
+	for rows(t, pool) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the chore never removed the abandoned upload")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := s3test.Status(t, abandoned.URL); code == http.StatusOK {
+		t.Error("the abandoned upload still serves")
+	}
+	if err := s.RegisterSweep(sched); err == nil {
+		t.Error("the sweep registered twice")
+	}
 }

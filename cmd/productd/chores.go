@@ -5,6 +5,7 @@ import (
 
 	"github.com/productd/productd/chores"
 	"github.com/productd/productd/db"
+	"github.com/productd/productd/imagesweep"
 )
 
 // setupChores builds a.chores and registers every chore of the process with
@@ -28,6 +29,15 @@ func setupChores(a *app) error {
 		if err := a.relay.RegisterChores(a.chores); err != nil {
 			return err
 		}
+	}
+	// The image pipeline's: images that never got a result are scheduled
+	// again (through the product service every cache hears of), and
+	// uploads no product owns any more are removed.
+	if err := imagesweep.New(imagesweep.Config{}, a.pool, a.products, a.log).Register(a.chores); err != nil {
+		return err
+	}
+	if err := a.originals.RegisterSweep(a.chores); err != nil {
+		return err
 	}
 	// Registration ends here: the roles may take the client from now on.
 	if _, err := a.chores.Client(); err != nil {

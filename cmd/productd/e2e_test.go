@@ -101,7 +101,7 @@ func TestAllRolesEndToEnd(t *testing.T) {
 	})
 
 	d.stop(t, logs,
-		`"msg":"api draining in-flight requests"`,
+		`"msg":"http draining in-flight requests"`,
 		`"msg":"relay: stopped"`,
 		`"msg":"imageworker: stopped"`,
 		`"msg":"productd stopped"`,
@@ -119,12 +119,11 @@ func TestAllRolesEndToEnd(t *testing.T) {
 func TestRolesInSeparateProcesses(t *testing.T) {
 	d := newDeployment(t)
 	images := serveImage(t, readFixture(t, "photo-444.jpg"))
-	roles := map[string]*syncBuffer{}
-	for _, role := range []string{"api", "relay", "worker"} {
-		roles[role] = d.start(t, role)
-	}
+	roles, addrs := d.startApart(t)
 	api := roles["api"]
-	d.awaitReady(t, api)
+	for role, addr := range addrs {
+		awaitStatus(t, roles[role], "http://"+addr+"/readyz", http.StatusOK)
+	}
 
 	p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
 		"user_id": 8, "product_name": "vase", "product_price": 3.1,
@@ -139,13 +138,16 @@ func TestRolesInSeparateProcesses(t *testing.T) {
 	// process leads River schedules them all.
 	d.awaitChores(t, roles["relay"], "idempotency_key_retention", "outbox_retention", "outbox_sweep")
 
-	d.stop(t, api, `"msg":"api draining in-flight requests"`, `"msg":"productd stopped"`)
+	// The relay and worker processes answer health, not the product API.
+	for _, role := range []string{"relay", "worker"} {
+		awaitStatus(t, roles[role], "http://"+addrs[role]+"/healthz", http.StatusOK)
+		awaitStatus(t, roles[role], "http://"+addrs[role]+"/products", http.StatusNotFound)
+	}
+
+	d.stop(t, api, `"msg":"http draining in-flight requests"`, `"msg":"productd stopped"`)
 	for role, want := range map[string]string{"relay": `"msg":"relay: stopped"`, "worker": `"msg":"imageworker: stopped"`} {
 		if !roles[role].contains(want) {
 			t.Errorf("%s did not log %s:\n%s", role, want, roles[role])
-		}
-		if roles[role].contains(`"msg":"api listening"`) {
-			t.Errorf("the %s role serves HTTP too:\n%s", role, roles[role])
 		}
 	}
 }
@@ -182,7 +184,7 @@ func newDeployment(t testing.TB) *deployment {
 		prefix: redistest.Prefix(t),
 		s3:     s3test.Config(t),
 		client: &http.Client{Timeout: awaitTimeout},
-		codes:  make(chan runResult, 3),
+		codes:  make(chan runResult, 8),
 	}
 	store, err := storage.New(d.s3)
 	if err != nil {
@@ -220,7 +222,33 @@ func newDeployment(t testing.TB) *deployment {
 // start runs productd with role in the background and returns its log.
 func (d *deployment) start(t testing.TB, role string) *syncBuffer {
 	t.Helper()
+	return d.startWith(t, role, nil)
+}
+
+// startApart starts the api, relay and worker roles as three processes,
+// each serving HTTP on an address of its own (the api role on d.addr), and
+// returns their logs and addresses by role.
+func (d *deployment) startApart(t testing.TB) (logs map[string]*syncBuffer, addrs map[string]string) {
+	t.Helper()
+	logs = map[string]*syncBuffer{}
+	addrs = map[string]string{"api": d.addr, "relay": freeAddr(t), "worker": freeAddr(t)}
+	for role, addr := range addrs {
+		logs[role] = d.startWith(t, role, map[string]string{"HTTP_ADDR": addr})
+	}
+	return logs, addrs
+}
+
+// startWith is start with the variables in env set for this run alone, as
+// for a process of its own (an HTTP_ADDR, say).
+func (d *deployment) startWith(t testing.TB, role string, env map[string]string) *syncBuffer {
+	t.Helper()
 	logs := &syncBuffer{}
+	lookup := func(name string) (string, bool) {
+		if v, ok := env[name]; ok {
+			return v, true
+		}
+		return os.LookupEnv(name)
+	}
 	ctx := d.ctx
 	if d.exporter != nil {
 		ctx = withSpanExporter(ctx, d.exporter)
@@ -228,7 +256,7 @@ func (d *deployment) start(t testing.TB, role string) *syncBuffer {
 	d.runs.Add(1)
 	go func() {
 		defer d.runs.Done()
-		code := run(ctx, []string{role}, io.Discard, logs)
+		code := runEnv(ctx, []string{role}, lookup, io.Discard, logs)
 		d.codes <- runResult{role: role, code: code, logs: logs}
 	}()
 	return logs
@@ -279,15 +307,25 @@ func (d *deployment) url(path string) string { return "http://" + d.addr + path 
 // awaitReady waits for /readyz to answer 200.
 func (d *deployment) awaitReady(t testing.TB, logs *syncBuffer) {
 	t.Helper()
-	await(t, logs, "/readyz to answer 200", func() (bool, string) {
-		resp, err := d.client.Get(d.url("/readyz"))
+	awaitStatus(t, logs, d.url("/readyz"), http.StatusOK)
+}
+
+// awaitStatus waits for a GET of url to answer status, and returns the
+// body of that answer.
+func awaitStatus(t testing.TB, logs *syncBuffer, url string, status int) string {
+	t.Helper()
+	var body []byte
+	client := &http.Client{Timeout: awaitTimeout}
+	await(t, logs, fmt.Sprintf("GET %s to answer %d", url, status), func() (bool, string) {
+		resp, err := client.Get(url)
 		if err != nil {
 			return false, err.Error()
 		}
-		body, _ := io.ReadAll(resp.Body)
+		body, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, fmt.Sprintf("%d %s", resp.StatusCode, body)
+		return resp.StatusCode == status, fmt.Sprintf("%d %s", resp.StatusCode, body)
 	})
+	return string(body)
 }
 
 func (d *deployment) do(t testing.TB, req *http.Request) *http.Response {

@@ -12,7 +12,7 @@ import (
 
 // What an operator meets when productd cannot do its job: a role that
 // fails takes the process down cleanly, a storage that is away at start
-// only costs uploads, and settings that cannot work stop it with a reason
+// costs uploads (and readiness), and settings that cannot work stop it with a reason
 // that keeps passwords out of the log.
 
 func TestRoleThatFailsStopsTheOthers(t *testing.T) {
@@ -31,7 +31,7 @@ func TestRoleThatFailsStopsTheOthers(t *testing.T) {
 		t.Fatalf("exit %d with HTTP_ADDR taken, want 1:\n%s", code, logs)
 	}
 	for _, want := range []string{
-		`"error":"api: listen on ` + d.addr,
+		`"error":"http: listen on ` + d.addr,
 		`"msg":"productd stopped with an error"`,
 		// The roles that were fine are stopped, not left running.
 		`"msg":"relay: stopped"`,
@@ -43,11 +43,16 @@ func TestRoleThatFailsStopsTheOthers(t *testing.T) {
 	}
 }
 
+// A storage that is away at start does not stop the API: it serves, but
+// tells the load balancer it is not ready (uploads need the storage), and
+// only uploads fail.
 func TestStorageAwayAtStartOnlyCostsUploads(t *testing.T) {
 	d := newDeployment(t)
 	t.Setenv("S3_ENDPOINT", freeAddr(t)) // nothing listens there
 	logs := d.start(t, "api")
-	d.awaitReady(t, logs)
+	if body := awaitStatus(t, logs, d.url("/readyz"), http.StatusServiceUnavailable); body != `{"status":"unavailable","unavailable":["storage"]}` {
+		t.Errorf("/readyz with the storage away: %s", body)
+	}
 	await(t, logs, "the bucket set-up to be retried", func() (bool, string) {
 		return logs.contains(`"msg":"storage: bucket not ready; uploads fail until it is"`), "no retry logged"
 	})

@@ -37,6 +37,7 @@ import (
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/relay"
 	"github.com/productd/productd/telemetry"
+	"github.com/productd/productd/uploads"
 )
 
 const usage = `usage: productd [all|api|relay|worker]
@@ -81,8 +82,9 @@ type app struct {
 	products productd.ProductService
 	// checks collects the readiness checks that /readyz runs.
 	checks *api.Checks
-	// originals stores images uploaded through the API; nil refuses uploads.
-	originals api.OriginalStore
+	// originals stores images uploaded through the API and records who
+	// owns them.
+	originals *uploads.Store
 	// tel is the process's metrics registry and tracer provider; each role
 	// registers its own families on it.
 	tel *telemetry.Telemetry
@@ -93,15 +95,25 @@ type app struct {
 	relay *relay.Relay
 }
 
-// roles are the long-running parts of productd; "all" runs every one.
+// roles are the parts of productd a process can run; "all" runs every one.
+// Every process serves HTTP (/healthz, /readyz; see serveHTTP); the api role
+// is routes on that server (see apiRoutes) and has nothing else to run, the
+// others run beside it until the process stops.
 var roles = map[string]func(context.Context, *app) error{
-	"api":    runAPI,
+	"api":    nil,
 	"relay":  runRelay,
 	"worker": runWorker,
 }
 
 // run is main without the process around it, so that tests can call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, os.LookupEnv, stdout, stderr)
+}
+
+// runEnv is run with the environment read through lookup (which falls back
+// to os.LookupEnv, where the .env file goes), so that a test can run several
+// processes side by side, each with settings of its own.
+func runEnv(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
 	cmd := "all"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
@@ -123,7 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// A client of the API: none of the server's settings apply.
 		return exitCode(runLoad(ctx, args, stdout, stderr), nil, cmd, stderr)
 	}
-	cfg, err := config.Load()
+	cfg, err := config.LoadWith(lookup)
 	if err != nil {
 		fmt.Fprintf(stderr, "productd: %v\n", err)
 		return 2
@@ -178,30 +190,39 @@ func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd stri
 	}
 	defer pool.Close()
 
+	selected := []string{cmd}
+	if cmd == "all" {
+		selected = []string{"api", "relay", "worker"}
+	}
+	has := func(role string) bool { return slices.Contains(selected, role) }
+
 	tel, err := newTelemetry(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer shutdownTelemetry(ctx, cfg, log, tel)
 
+	// Readiness is what the roles need: Postgres always, the storage for
+	// uploads (api) and compressed images (worker), RabbitMQ for relay and
+	// worker, each registered by the part that uses it; Redis only degrades.
 	a := &app{cfg: cfg, log: log, pool: pool, products: db.NewProductService(pool), checks: &api.Checks{}, tel: tel}
 	a.checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
-	if err := setupStorage(ctx, a); err != nil {
+	if err := setupStorage(ctx, a, has("api") || has("worker")); err != nil {
 		return err
 	}
 	if err := setupCache(ctx, a); err != nil {
 		return err
 	}
-	selected := []string{cmd}
-	if cmd == "all" {
-		selected = []string{"api", "relay", "worker"}
-	}
-	if slices.Contains(selected, "relay") {
+	if has("relay") {
 		closeRelay, err := setupRelay(a)
 		if err != nil {
 			return err
 		}
 		defer closeRelay()
+	}
+	if has("worker") {
+		// runWorker connects its broker once the roles start.
+		a.checks.Expect("rabbitmq")
 	}
 	if err := setupChores(a); err != nil {
 		return err
@@ -209,8 +230,22 @@ func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd stri
 
 	log.WithField("roles", selected).Info("productd starting")
 	g, ctx := errgroup.WithContext(ctx)
+	srv, closeRoutes, err := newHTTPServer(ctx, a, selected)
+	if err != nil {
+		return err
+	}
+	defer closeRoutes()
+	g.Go(func() error {
+		if err := serveHTTP(ctx, a, srv); err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
 	for _, name := range selected {
 		runRole := roles[name]
+		if runRole == nil {
+			continue
+		}
 		g.Go(func() error {
 			if err := runRole(ctx, a); err != nil && !errors.Is(err, context.Canceled) {
 				return fmt.Errorf("%s: %w", name, err)

@@ -88,7 +88,7 @@ func TestServeAPIUntilCancelled(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Errorf("exit %d after cancel\n%s", code, errOut.String())
 	}
-	if !strings.Contains(errOut.String(), `"msg":"api draining in-flight requests"`) {
+	if !strings.Contains(errOut.String(), `"msg":"http draining in-flight requests"`) {
 		t.Errorf("no drain log line in JSON logs:\n%s", errOut.String())
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/productd/productd/internal/amqptest"
 	"github.com/productd/productd/ops"
 )
 
@@ -76,8 +77,8 @@ func TestOpsCommandAndConsoleRoutes(t *testing.T) {
 	if code, _, errOut := opsRun(t, "dead", "discard", fmt.Sprint(row)); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("discarding a row that is not dead: exit %d, %s", code, errOut)
 	}
-	if code, _, errOut := opsRun(t, "parking", "replay", "--limit", "5"); code != 1 || !strings.Contains(errOut, "not available") {
-		t.Errorf("replay: exit %d, %s", code, errOut)
+	if code, out, errOut := opsRun(t, "parking", "replay", "--limit", "5"); code != 0 || !strings.Contains(out, "replayed 0 parked messages") {
+		t.Errorf("replay of an empty parking lot: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 	for _, bad := range [][]string{{"dead", "requeue"}, {"dead", "requeue", "x"}, {"product", "x"}, {"relay", "pause"}, {"sideways"},
 		{"dead", "list", "--nope"}, {"parking", "replay", "extra"}, {"dead", "discard", "x"}} {
@@ -104,4 +105,68 @@ func TestOpsCommandAndConsoleRoutes(t *testing.T) {
 		resp := d.do(t, mustRequest(t, http.MethodGet, d.url(path), nil))
 		expectStatus(t, resp, http.StatusOK)
 	}
+}
+
+// flowOf reads the console's flow, by stage name.
+func flowOf(t testing.TB, d *deployment) map[string]ops.Stage {
+	t.Helper()
+	resp, err := d.client.Get(d.url("/ops/api/flow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var f ops.Flow
+	if err := json.NewDecoder(resp.Body).Decode(&f); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]ops.Stage{}
+	for _, s := range f.Stages {
+		out[s.Name] = s
+	}
+	return out
+}
+
+// With the broker away (a proxy in front of it cut, the shared RabbitMQ left
+// alone), the console shows the relay and the broker down and the rows
+// piling up in the outbox; once the broker is back, it shows them drained.
+func TestTheConsoleShowsABrokerOutageAndTheDrain(t *testing.T) {
+	d := newDeployment(t)
+	proxy := amqptest.NewProxyFor(t, os.Getenv("AMQP_URL"))
+	t.Setenv("AMQP_URL", proxy.URL())
+	logs := d.start(t, "all")
+	d.awaitReady(t, logs)
+	images := serveImage(t, readFixture(t, "photo-444.jpg"))
+	post := func(n int) {
+		for i := range n {
+			d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
+				"user_id": 9, "product_name": fmt.Sprint("mug ", i), "product_price": 4, "product_images": []string{images + "/photo.jpg"},
+			}))
+		}
+	}
+	await(t, logs, "the relay to report running", func() (bool, string) {
+		f := flowOf(t, d)
+		return f["relay"].Health == ops.HealthOK, fmt.Sprintf("%+v", f["relay"])
+	})
+
+	proxy.Cut()
+	await(t, logs, "the console to show the broker down", func() (bool, string) {
+		f := flowOf(t, d)
+		return f["relay"].Health == ops.HealthDown && f["broker"].Health == ops.HealthDown,
+			fmt.Sprintf("relay %+v, broker %+v", f["relay"], f["broker"])
+	})
+	for _, n := range []int64{3, 6} {
+		post(3)
+		f := flowOf(t, d)
+		if out := f["outbox"]; out.Backlog == nil || out.Backlog.N != n || !strings.Contains(f["relay"].Note, "waits for the broker") {
+			t.Errorf("with the broker away, after %d products: outbox %+v, relay %+v", n, out, f["relay"])
+		}
+	}
+
+	proxy.Restore()
+	await(t, logs, "the outbox to drain and the products to be done", func() (bool, string) {
+		f := flowOf(t, d)
+		out, done := f["outbox"], f["done"]
+		return out.Backlog != nil && out.Backlog.N == 0 && f["relay"].Health == ops.HealthOK && done.Backlog != nil && done.Backlog.N == 0,
+			fmt.Sprintf("outbox %+v, relay %+v, done %+v", out, f["relay"], done)
+	})
 }

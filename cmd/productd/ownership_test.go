@@ -20,6 +20,8 @@ func TestDeletingACopyKeepsTheOriginal(t *testing.T) {
 	photo := readFixture(t, "photo.jpg")
 	logs := d.start(t, "all")
 	d.awaitReady(t, logs)
+	// The image pipeline's chores run beside the relay's.
+	d.awaitChores(t, logs, "images_sweep", "uploads_sweep")
 
 	a := d.create(t, multipartRequest(t, d.url("/products"), map[string]string{
 		"user_id": "1", "product_name": "original", "product_price": "10",

@@ -2,19 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/productd/productd/api"
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/relay"
 )
 
 // setupRelay connects the relay's broker and builds a.relay, before the
-// roles start, so that setupChores can register the relay's chores. The
-// returned function closes the broker connection.
-//
-// The broker is deliberately not a readiness check: while RabbitMQ is away
-// the API keeps accepting writes into the outbox, and the relay catches up
-// when it returns.
+// roles start, so that setupChores can register the relay's chores, and
+// makes the broker connection a readiness check: a relay without it
+// publishes nothing. The returned function closes the broker connection.
 func setupRelay(a *app) (closeBroker func(), err error) {
 	b, err := broker.New(broker.Config{
 		URL: a.cfg.AMQPURL, ConnectionName: "productd relay", CloseTimeout: a.cfg.ShutdownTimeout / 10,
@@ -33,6 +32,7 @@ func setupRelay(a *app) (closeBroker func(), err error) {
 	}
 	a.tel.RelayState(r.Stats)
 	a.relay = r
+	a.checks.Add("rabbitmq", brokerCheck(b))
 	return func() { b.Close() }, nil
 }
 
@@ -54,4 +54,14 @@ func runRelay(ctx context.Context, a *app) error {
 	a.chores.Stop(ctx)
 	stopRelay()
 	return <-relayDone
+}
+
+// brokerCheck is the readiness check of a role's broker connection.
+func brokerCheck(b *broker.Broker) api.Check {
+	return func(context.Context) error {
+		if b.Connected() {
+			return nil
+		}
+		return errors.New("no connection to RabbitMQ: " + string(b.State()))
+	}
 }

@@ -149,10 +149,7 @@ func TestTraceJoinsRoles(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	d.exporter = exp
 	images := serveImage(t, readFixture(t, "photo-444.jpg"))
-	roles := map[string]*syncBuffer{}
-	for _, role := range []string{"api", "relay", "worker"} {
-		roles[role] = d.start(t, role)
-	}
+	roles, _ := d.startApart(t)
 	d.awaitReady(t, roles["api"])
 	p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
 		"user_id": 10, "product_name": "traced", "product_price": 2,

@@ -30,6 +30,7 @@ func runWorker(ctx context.Context, a *app) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer b.Close()
+	a.checks.Add("rabbitmq", brokerCheck(b))
 	a.tel.Broker("worker", b)
 	a.tel.Queues(b)
 	w, err := imageworker.New(imageworker.Config{
@@ -44,15 +45,20 @@ func runWorker(ctx context.Context, a *app) error {
 }
 
 // setupStorage connects the object storage that keeps uploaded originals
-// and sets a.originals, which records them in Postgres. A MinIO that does not answer at start is no reason to
-// stop: uploads fail with 503 until it answers, and the bucket and its read
-// policy are set up in the background as soon as it does.
-func setupStorage(ctx context.Context, a *app) error {
+// and sets a.originals, which records them in Postgres; with ready, the
+// bucket is a readiness check (the api and worker roles need it). A MinIO
+// that does not answer at start is no reason to stop: the process is
+// unready and uploads fail with 503 until it answers, and the bucket and
+// its read policy are set up in the background as soon as it does.
+func setupStorage(ctx context.Context, a *app, ready bool) error {
 	store, err := storage.New(storageConfig(a.cfg))
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
 	a.originals = uploads.New(uploads.Config{}, a.pool, store, a.log)
+	if ready {
+		a.checks.Add("storage", store.Check)
+	}
 	go ensureBucket(ctx, a, store)
 	return nil
 }

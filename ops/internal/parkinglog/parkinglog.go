@@ -58,15 +58,19 @@ type Entry struct {
 	MessageID string
 	EventType string
 	ProductID int64
-	// Reason is why the message was parked: the worker's reason header, or
-	// the broker's own dead-lettering reason (delivery limit, rejection).
+	// Reason is why the message was parked: the worker's reason header,
+	// or NoReason.
 	Reason string
-	// ParkedAt is when the broker dead-lettered the message, when it did;
-	// zero for a message the worker parked itself.
-	ParkedAt time.Time
 	// Attempts is how many transient failures the worker counted.
 	Attempts int64
 }
+
+// NoReason is the reason of a message parked without the worker's reason
+// header: one the broker dead-lettered itself, past the work queue's
+// delivery limit (a worker that kept crashing on it). The broker's own
+// x-death header, which says so, does not survive the way into a stream on
+// RabbitMQ 3.10.
+const NoReason = "dead-lettered by the broker, most likely past the work queue's delivery limit"
 
 // ReasonHeader and AttemptHeader are the headers the image worker sets when
 // it parks a message.
@@ -158,17 +162,8 @@ func entryOf(d amqp.Delivery) Entry {
 	case int32:
 		e.Attempts = int64(a)
 	}
-	if deaths, ok := d.Headers["x-death"].([]any); ok && len(deaths) > 0 {
-		if death, ok := deaths[0].(amqp.Table); ok {
-			if e.Reason == "" {
-				reason, _ := death["reason"].(string)
-				queue, _ := death["queue"].(string)
-				e.Reason = fmt.Sprintf("dead-lettered by the broker (%s) from %s", reason, queue)
-			}
-			if t, ok := death["time"].(time.Time); ok {
-				e.ParkedAt = t
-			}
-		}
+	if e.Reason == "" {
+		e.Reason = NoReason
 	}
 	return e
 }
