@@ -165,7 +165,10 @@ func perMessage(d time.Duration, n int) float64 {
 // BenchmarkLatencyAt500PerSecond commits single outbox rows at a steady 500
 // per second for RELAY_BENCH_SECONDS (default 10) with a running relay, and
 // reports the time from each commit to the relay having its confirmation
-// and committed the row's mark: commit → confirmed and recorded.
+// and committed the row's mark: commit → confirmed and recorded. The
+// writers wake the relay after each commit as productd's processes do: in
+// wake=notify through an outbox.Notifier (the API in a process of its own),
+// in wake=signal through the relay's Wake (productd all).
 func BenchmarkLatencyAt500PerSecond(b *testing.B) {
 	seconds := 10
 	if v := os.Getenv("RELAY_BENCH_SECONDS"); v != "" {
@@ -174,54 +177,70 @@ func BenchmarkLatencyAt500PerSecond(b *testing.B) {
 			b.Fatalf("RELAY_BENCH_SECONDS=%q: want a positive number", v)
 		}
 	}
-	const rate = 500
-	pool := newPool(b)
-	brk := brokerFor(b, "", broker.Topology{})
-	r := newRelay(b, pool, brk, relay.Config{}, logging.Discard())
-	tr := newTracker()
-	relay.SetOnConfirmed(r, tr.confirmed)
-	run(b, r)
+	for _, wake := range []string{"notify", "signal"} {
+		b.Run("wake="+wake, func(b *testing.B) {
+			pool := newPool(b)
+			brk := brokerFor(b, "", broker.Topology{})
+			r := newRelay(b, pool, brk, relay.Config{}, logging.Discard())
+			wakeUp := r.Wake
+			if wake == "notify" {
+				n := outbox.NewNotifier(pool, outbox.NotifierConfig{})
+				b.Cleanup(n.Start(context.Background()))
+				wakeUp = n.Wake
+			}
+			tr := newTracker()
+			relay.SetOnConfirmed(r, tr.confirmed)
+			run(b, r)
+			for b.Loop() {
+				steadyWrites(b, pool, 500, seconds, tr, wakeUp)
+			}
+			b.StopTimer()
+			lat := tr.sorted()
+			pct := func(p float64) float64 {
+				return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
+			}
+			b.ReportMetric(pct(0.50), "p50_ms")
+			b.ReportMetric(pct(0.99), "p99_ms")
+			b.ReportMetric(pct(1), "max_ms")
+		})
+	}
+}
+
+// steadyWrites commits rate outbox rows a second for seconds from eight
+// writers, each calling wake after its commit, and waits until tr has
+// heard of every confirmation.
+func steadyWrites(b *testing.B, pool *pgxpool.Pool, rate, seconds int, tr *tracker, wake func()) {
 	ctx := context.Background()
 	total := rate * seconds
-
-	for b.Loop() {
-		tr.reset()
-		due := make(chan struct{}, total)
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Go(func() {
-				for range due {
-					ev, err := outbox.NewEvent(productd.EventProductCreated, 1, 1, []string{"https://img.example/a.jpg"})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					err = db.InTx(ctx, pool, func(tx pgx.Tx) error { return outbox.Enqueue(ctx, tx, ev) })
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					tr.committed(ev.ID, time.Now())
+	tr.reset()
+	due := make(chan struct{}, total)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range due {
+				ev, err := outbox.NewEvent(productd.EventProductCreated, 1, 1, []string{"https://img.example/a.jpg"})
+				if err != nil {
+					b.Error(err)
+					return
 				}
-			})
-		}
-		start := time.Now()
-		for i := range total {
-			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
-			due <- struct{}{}
-		}
-		close(due)
-		wg.Wait()
-		await(b, "every row published", func() bool { return tr.count() >= total })
+				err = db.InTx(ctx, pool, func(tx pgx.Tx) error { return outbox.Enqueue(ctx, tx, ev) })
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				tr.committed(ev.ID, time.Now())
+				wake()
+			}
+		})
 	}
-	b.StopTimer()
-	lat := tr.sorted()
-	pct := func(p float64) float64 {
-		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
+	start := time.Now()
+	for i := range total {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+		due <- struct{}{}
 	}
-	b.ReportMetric(pct(0.50), "p50_ms")
-	b.ReportMetric(pct(0.99), "p99_ms")
-	b.ReportMetric(pct(1), "max_ms")
+	close(due)
+	wg.Wait()
+	await(b, "every row published", func() bool { return tr.count() >= total })
 }
 
 // tracker pairs each event's commit with its confirmation, whichever it

@@ -38,7 +38,7 @@ func TestChaosRabbitMQStoppedWhileCreatingProducts(t *testing.T) {
 	b := amqptest.NewBroker(t, broker.Config{}, log) // production reconnection settings
 	r := newRelay(t, pool, b, relay.Config{}, log)
 	run(t, r)
-	srv := newAPI(pool)
+	srv := newAPI(t, pool)
 
 	w := startWriters(t, srv, 4, 10*time.Millisecond) // about 400 products a second in all
 	defer w.stop()
