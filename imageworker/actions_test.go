@@ -3,6 +3,7 @@ package imageworker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -172,11 +173,5 @@ func (h *harness) publishTo(exchange string, ev productd.Event, headers amqp.Tab
 // waitDepth waits until queue holds n messages.
 func (h *harness) waitDepth(queue string, n int) {
 	h.t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for amqptest.Depth(h.t, queue) != n {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("%s holds %d messages, want %d", queue, amqptest.Depth(h.t, queue), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitUntil(fmt.Sprintf("%s holds %d messages", queue, n), func() bool { return amqptest.Depth(h.t, queue) == n })
 }

@@ -345,9 +345,8 @@ func TestShutdownReturnsInFlight(t *testing.T) {
 	h.publish(ev, nil)
 	h.waitProcessing(w)
 	h.stopRequeued(w, p.ID, ev.ID)
-	if n := amqptest.Depth(t, h.topo.WorkQueue); n != 1 {
-		t.Fatalf("%d messages in the work queue after shutdown, want the returned one", n)
-	}
+	// The broker takes the returned message back asynchronously.
+	h.waitDepth(h.topo.WorkQueue, 1)
 }
 
 // waitProcessing waits until w has taken an image slot.

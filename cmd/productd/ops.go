@@ -29,9 +29,6 @@ func newConsole(a *app) (*ops.Console, func(), error) {
 	}
 	cfg := ops.Config{
 		Pool: a.pool, AMQPURL: a.cfg.AMQPURL, ManagementURL: a.cfg.ManagementURL, Broker: b, Log: a.log,
-		// Re-runs and replays change products through the service every
-		// cache hears of.
-		Images: imageworker.NewActions(a.products, b, a.log),
 	}
 	if c, ok := a.products.(*cache.ProductService); ok {
 		cfg.Cache = c.Stats
@@ -39,12 +36,20 @@ func newConsole(a *app) (*ops.Console, func(), error) {
 	if s, err := storage.New(storageConfig(a.cfg)); err == nil {
 		cfg.Storage = s.Check
 	}
+	// Re-running and replaying change products through a.products, so
+	// that every cache hears of it.
+	actions := imageworker.NewActions(a.products, b, a.log)
+	cfg.Images = actions
 	console, err := ops.New(cfg)
 	if err != nil {
+		_ = actions.Close()
 		_ = b.Close()
 		return nil, nil, err
 	}
-	return console, func() { _ = b.Close() }, nil
+	return console, func() {
+		_ = actions.Close()
+		_ = b.Close()
+	}, nil
 }
 
 // mountOps serves the ops console, its JSON and River UI on r until ctx

@@ -80,7 +80,10 @@ func TestOpsCommandAndConsoleRoutes(t *testing.T) {
 	if code, out, errOut := opsRun(t, "parking", "replay", "--limit", "5"); code != 0 || !strings.Contains(out, "replayed 0 parked messages") {
 		t.Errorf("replay of an empty parking lot: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
-	for _, bad := range [][]string{{"dead", "requeue"}, {"dead", "requeue", "x"}, {"product", "x"}, {"relay", "pause"}, {"sideways"},
+	if code, out, errOut := opsRun(t, "product", "rerun", fmt.Sprint(p.ID), "new", "CDN"); code != 0 || !strings.Contains(out, "re-running the images") {
+		t.Errorf("product rerun: exit %d, %q, %s", code, out, errOut)
+	}
+	for _, bad := range [][]string{{"product", "rerun", "x"}, {"dead", "requeue"}, {"dead", "requeue", "x"}, {"product", "x"}, {"relay", "pause"}, {"sideways"},
 		{"dead", "list", "--nope"}, {"parking", "replay", "extra"}, {"dead", "discard", "x"}} {
 		if code, _, errOut := opsRun(t, bad...); code != 2 || !strings.Contains(errOut, "usage: productd ops") {
 			t.Errorf("ops %v: exit %d, %s; want the usage", bad, code, errOut)
@@ -169,4 +172,104 @@ func TestTheConsoleShowsABrokerOutageAndTheDrain(t *testing.T) {
 		return out.Backlog != nil && out.Backlog.N == 0 && f["relay"].Health == ops.HealthOK && done.Backlog != nil && done.Backlog.N == 0,
 			fmt.Sprintf("outbox %+v, relay %+v, done %+v", out, f["relay"], done)
 	})
+}
+
+// storyOf reads a product's story from the console.
+func storyOf(t testing.TB, d *deployment, id int64) ops.Story {
+	t.Helper()
+	resp, err := d.client.Get(d.url(fmt.Sprint("/ops/api/products/", id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s ops.Story
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A failed product's images re-run from the console, and the parking lot
+// replayed from it, go through the pipeline again: each shows as a new event
+// in the product's story, and the replay empties the parking lot.
+func TestRerunAndReplayFromTheConsole(t *testing.T) {
+	d := newDeployment(t)
+	logs := d.start(t, "all")
+	d.awaitReady(t, logs)
+	// Not an image: a permanent failure, parked at once.
+	notAnImage := serveImage(t, []byte("these bytes are no picture"))
+	p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
+		"user_id": 2, "product_name": "vase", "product_price": 8, "product_images": []string{notAnImage + "/vase.jpg"},
+	}))
+	failedWith := func(events int) func() (bool, string) {
+		return func() (bool, string) {
+			s := storyOf(t, d, p.ID)
+			return s.ImageStatus == "failed" && len(s.Events) == events && len(s.Parked) == events,
+				fmt.Sprintf("%s, %d events, %d parked: %s", s.ImageStatus, len(s.Events), len(s.Parked), s.Why)
+		}
+	}
+	await(t, logs, "the product to fail and be parked", failedWith(1))
+
+	post := func(path string) map[string]any {
+		t.Helper()
+		resp := d.do(t, jsonRequest(t, http.MethodPost, d.url(path), map[string]any{"reason": "the CDN is back"}))
+		expectStatus(t, resp, http.StatusOK)
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	post(fmt.Sprint("/ops/api/products/", p.ID, "/rerun"))
+	await(t, logs, "the re-run to fail and be parked again", failedWith(2))
+	if s := storyOf(t, d, p.ID); s.Events[0].ProductVersion <= s.Events[1].ProductVersion {
+		t.Errorf("the re-run's event announces version %d after %d", s.Events[0].ProductVersion, s.Events[1].ProductVersion)
+	}
+
+	if out := post("/ops/api/parking/replay"); out["count"] != 1.0 {
+		t.Errorf("replay = %v, want the newest image event moved (the older one is stale)", out)
+	}
+	await(t, logs, "the replayed event to run and the parking lot to hold only its failure", func() (bool, string) {
+		s := storyOf(t, d, p.ID)
+		var parking ops.Queue
+		for _, q := range pipelineOf(t, d).Queues {
+			if q.Role == "parking" {
+				parking = q
+			}
+		}
+		return s.ImageStatus == "failed" && len(s.Events) == 3 && parking.Messages == 1,
+			fmt.Sprintf("%s, %d events, parking %+v", s.ImageStatus, len(s.Events), parking)
+	})
+	actions := actionsOf(t, d)
+	if len(actions) != 2 || actions[0].Action != "replay parking lot" || actions[0].Result != "replayed 1" || actions[1].Action != "re-run images" {
+		t.Errorf("recorded actions: %+v", actions)
+	}
+}
+
+func pipelineOf(t testing.TB, d *deployment) ops.Pipeline {
+	t.Helper()
+	resp, err := d.client.Get(d.url("/ops/api/pipeline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p ops.Pipeline
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func actionsOf(t testing.TB, d *deployment) []ops.Action {
+	t.Helper()
+	resp, err := d.client.Get(d.url("/ops/api/actions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a []ops.Action
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -16,9 +16,11 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/productd/productd/api"
 	"github.com/productd/productd/config"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/ops"
+	"github.com/productd/productd/telemetry"
 )
 
 const opsUsage = `usage: productd ops [--json] COMMAND
@@ -26,7 +28,8 @@ const opsUsage = `usage: productd ops [--json] COMMAND
   dead list [--type T] [--product ID] [--error TEXT] [--before ROW]
   dead requeue ROW | --all | [--type T] [--product ID] [--error TEXT]
   dead discard ROW
-  parking replay [--limit N]
+  parking replay [--limit N]             parked image events re-schedule their product
+  product rerun ID [REASON...]          schedule a product's images again
   relay pause REASON...
   relay resume [REASON...]
   product ID                          why is this product not done?
@@ -56,7 +59,23 @@ func opsCommand(ctx context.Context, cfg *config.Config, log *logrus.Logger, arg
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer pool.Close()
-	a := &app{cfg: cfg, log: log, pool: pool}
+	// Metrics are kept but not served, and nothing is traced: the command
+	// only needs what the roles' wiring expects.
+	tel, err := telemetry.New(ctx, telemetry.Config{Log: log})
+	if err != nil {
+		return err
+	}
+	a := &app{cfg: cfg, log: log, pool: pool, products: db.NewProductService(pool), checks: &api.Checks{}, tel: tel}
+	// Re-running a product's images changes it: through the cache, as the
+	// API would, so that no process serves it as it was.
+	cacheCtx, stopCache := context.WithCancel(ctx)
+	defer stopCache()
+	if err := setupCache(cacheCtx, a); err != nil {
+		return err
+	}
+	if closer, ok := a.products.(io.Closer); ok {
+		defer closer.Close()
+	}
 	console, closeConsole, err := newConsole(a)
 	if err != nil {
 		return err
@@ -84,6 +103,16 @@ func (c opsCLI) run(args []string) error {
 	switch {
 	case args[0] == "status":
 		return c.show(c.console.Overview(c.ctx))
+	case cmd == "product rerun" && len(args) > 2:
+		id, err := strconv.ParseInt(args[2], 10, 64)
+		if err != nil {
+			return errUsage
+		}
+		reason := strings.Join(args[3:], " ")
+		if reason == "" {
+			reason = "re-run from productd ops"
+		}
+		return c.done(fmt.Sprintf("re-running the images of product %d", id), c.console.RerunImages(c.ctx, c.actor, id, reason))
 	case args[0] == "product" && len(args) == 2:
 		id, err := strconv.ParseInt(args[1], 10, 64)
 		if err != nil {

@@ -139,6 +139,69 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 }
 
+// TestMetricsOfRolesApart runs the api, relay and worker roles as
+// processes of their own, each on its own HTTP address, and expects each
+// one's /metrics to count what went through that role, and only the
+// families of its roles.
+func TestMetricsOfRolesApart(t *testing.T) {
+	const token = "apart-t0ken"
+	t.Setenv("OPS_TOKEN", token)
+	d := newDeployment(t)
+	images := serveImage(t, readFixture(t, "photo-444.jpg"))
+	logs, addrs := d.startApart(t)
+	d.awaitReady(t, logs["api"])
+	const products = 2
+	for i := range products {
+		p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
+			"user_id": 11, "product_name": fmt.Sprint("apart ", i), "product_price": 3,
+			"product_images": []string{images + "/photo.jpg"},
+		}))
+		d.awaitImages(t, logs["worker"], p.ID)
+	}
+
+	api := d.scrapeAt(t, addrs["api"], token)
+	relay := d.scrapeAt(t, addrs["relay"], token)
+	worker := d.scrapeAt(t, addrs["worker"], token)
+	for _, c := range []struct {
+		role   string
+		m      scrape
+		family string
+		labels []string
+		want   float64
+	}{
+		{"api", api, "productd_http_request_duration_seconds", []string{"route", "/products", "method", "POST", "status", "201"}, products},
+		{"relay", relay, "productd_relay_publishes_total", []string{"outcome", "confirmed"}, products},
+		{"relay", relay, "productd_relay_commit_to_confirm_seconds", nil, products},
+		{"relay", relay, "productd_relay_paused", nil, 0},
+		{"relay", relay, "productd_outbox_rows", []string{"status", "pending"}, 0},
+		{"relay", relay, "productd_broker_connected", []string{"connection", "relay"}, 1},
+		{"worker", worker, "productd_worker_messages_total", []string{"outcome", "acked"}, products},
+		{"worker", worker, "productd_worker_image_results_total", []string{"status", "done"}, products},
+		{"worker", worker, "productd_worker_step_duration_seconds", []string{"step", "update"}, products},
+		{"worker", worker, "productd_queue_consumers", []string{"role", "work"}, 1},
+		{"worker", worker, "productd_broker_connected", []string{"connection", "worker"}, 1},
+	} {
+		if got := c.m.value(t, c.family, c.labels...); got != c.want {
+			t.Errorf("%s: %s%v = %v, want %v", c.role, c.family, c.labels, got, c.want)
+		}
+	}
+	// Each process serves the families of its own roles, and the Go
+	// runtime's and the cache's, which every role has.
+	for role, m := range map[string]scrape{"api": api, "relay": relay, "worker": worker} {
+		for _, family := range []string{"go_goroutines", "process_resident_memory_bytes", "productd_cache_breaker_open"} {
+			m.value(t, family)
+		}
+		for family, owner := range map[string]string{
+			"productd_relay_publishes_total": "relay", "productd_outbox_rows": "relay",
+			"productd_worker_messages_total": "worker", "productd_queue_messages": "worker",
+		} {
+			if _, has := m.families[family]; has != (role == owner) {
+				t.Errorf("the %s process serves %s: %t", role, family, has)
+			}
+		}
+	}
+}
+
 // TestTraceJoinsRoles runs the api, relay and worker roles as separate
 // deployments, each with a tracer provider of its own recording into one
 // in-memory exporter, creates a product with an image, and expects one trace
@@ -237,7 +300,13 @@ type scrape struct {
 // scrape reads the deployment's /metrics with the ops token.
 func (d *deployment) scrape(t testing.TB, token string) scrape {
 	t.Helper()
-	req := mustRequest(t, http.MethodGet, d.url(MetricsPath), nil)
+	return d.scrapeAt(t, d.addr, token)
+}
+
+// scrapeAt reads /metrics of the process listening on addr.
+func (d *deployment) scrapeAt(t testing.TB, addr, token string) scrape {
+	t.Helper()
+	req := mustRequest(t, http.MethodGet, "http://"+addr+MetricsPath, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp := d.do(t, req)
 	expectStatus(t, resp, http.StatusOK)

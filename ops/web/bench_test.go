@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/db"
@@ -105,11 +106,13 @@ func envInt(name string, def int) int {
 func seed(b *testing.B, url string, outboxRows, products int) {
 	b.Helper()
 	ctx := context.Background()
-	pool, err := db.Open(ctx, url)
+	// A connection of its own: the pool's statement timeout would stop the
+	// seeding statements, which run for minutes.
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer pool.Close()
+	defer conn.Close(ctx)
 	const payload = `{"schema_version":1,"event_id":"00000000-0000-7000-8000-000000000000","type":"product.created",` +
 		`"product_id":1,"product_version":1,"images":["https://img.example.com/1.jpg"],"occurred_at":"2026-01-01T00:00:00Z"}`
 	for _, step := range []struct {
@@ -139,7 +142,7 @@ func seed(b *testing.B, url string, outboxRows, products int) {
 		{`VACUUM ANALYZE products`, nil},
 		{`VACUUM ANALYZE outbox`, nil},
 	} {
-		if _, err := pool.Exec(ctx, step.sql, step.args...); err != nil {
+		if _, err := conn.Exec(ctx, step.sql, step.args...); err != nil {
 			b.Fatalf("seed: %v\n%s", err, step.sql)
 		}
 	}
