@@ -36,8 +36,8 @@ var (
 
 // ImageServer serves generated images on loopback for the products the
 // load generator creates. The image worker fetches from it, so the workers
-// must allow its address (IMAGE_FETCH_ALLOW=127.0.0.1) past their SSRF
-// guard.
+// must let its address through their SSRF guard (IMAGE_FETCH_ALLOW set to
+// Addr, or 127.0.0.1:*).
 //
 // It can hold requests: after Hold, every image request waits until
 // Release, which lets a chaos test catch a worker in the middle of an
@@ -72,6 +72,10 @@ func NewImageServer(addr string) (*ImageServer, error) {
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
+
+// Addr is the server's host:port, what the workers' IMAGE_FETCH_ALLOW must
+// open.
+func (s *ImageServer) Addr() string { return s.ln.Addr().String() }
 
 // URL returns the URL of the named image, made unique by n so that no two
 // products share a URL.

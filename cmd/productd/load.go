@@ -26,7 +26,7 @@ func runLoad(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs.Float64Var(&cfg.InvalidShare, "invalid", loadgen.DefaultInvalidShare, "share of products with an image that must fail (negative: none)")
 	fs.IntVar(&cfg.MaxImages, "max-images", loadgen.DefaultMaxImages, "most images of a valid product")
 	fs.DurationVar(&cfg.FollowFor, "follow-for", loadgen.DefaultFollowFor, "how long to wait for products to end after the last create")
-	imageAddr := fs.String("image-addr", "127.0.0.1:0", "where the image server listens; the workers must be allowed to fetch from it (IMAGE_FETCH_ALLOW)")
+	imageAddr := fs.String("image-addr", "127.0.0.1:0", "where the image server listens; the workers must be allowed to fetch from it (IMAGE_FETCH_ALLOW=host:port)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if err := fs.Parse(args); err != nil {
@@ -45,7 +45,7 @@ func runLoad(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if !*quiet {
 		cfg.Progress, cfg.ProgressInterval = errOut, time.Second
 	}
-	fmt.Fprintf(errOut, "productd load: images on %s (workers need IMAGE_FETCH_ALLOW=127.0.0.1)\n", images.URL("", 0))
+	fmt.Fprintf(errOut, "productd load: images on http://%s (the workers need IMAGE_FETCH_ALLOW=%[1]s)\n", images.Addr())
 	report, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return err

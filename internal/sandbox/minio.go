@@ -104,7 +104,7 @@ func (m *MinIO) Start(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("minio: %w\n%s", err, tail(p.Log(), 10))
+		return fmt.Errorf("minio: %w\n%s", err, Tail(p.Log(), 10))
 	}
 	return nil
 }

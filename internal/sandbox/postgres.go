@@ -127,7 +127,7 @@ func (p *Postgres) pgCtl(ctx context.Context, action string) error {
 	cmd := asUser("postgres", filepath.Join(p.bin, "pg_ctl"),
 		"-D", p.dataDir, "-l", p.log, "-w", "-t", "120", "-m", "fast", "-o", opts, action)
 	if _, err := p.d.runLogged(ctx, cmd); err != nil {
-		return fmt.Errorf("postgres: pg_ctl %s: %w\n%s", action, err, tail(p.log, 10))
+		return fmt.Errorf("postgres: pg_ctl %s: %w\n%s", action, err, Tail(p.log, 10))
 	}
 	if action == "stop" {
 		return nil

@@ -270,7 +270,7 @@ func (n *RabbitNode) awaitAMQP(ctx context.Context) error {
 		return conn.Close()
 	})
 	if err != nil {
-		return fmt.Errorf("%w\n%s", err, tail(n.proc.log, 15))
+		return fmt.Errorf("%w\n%s", err, Tail(n.proc.log, 15))
 	}
 	pid, err := n.vmPid()
 	if err != nil {

@@ -57,7 +57,7 @@ func (r *Redis) Start(ctx context.Context) error {
 	}
 	r.proc = p
 	if err := awaitTCP(ctx, r.Addr(), p); err != nil {
-		return fmt.Errorf("redis: %w\n%s", err, tail(p.Log(), 10))
+		return fmt.Errorf("redis: %w\n%s", err, Tail(p.Log(), 10))
 	}
 	return nil
 }

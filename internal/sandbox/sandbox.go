@@ -326,8 +326,8 @@ func await(ctx context.Context, what string, check func() error) error {
 	}
 }
 
-// tail returns the last lines of a log file, for an error that needs them.
-func tail(path string, lines int) string {
+// Tail returns the last lines of a log file, for an error that needs them.
+func Tail(path string, lines int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
