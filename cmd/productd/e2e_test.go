@@ -428,16 +428,18 @@ func (d *deployment) objects(t *testing.T) []string {
 }
 
 // cacheHasKeys reports whether Redis holds a key under the deployment's
-// prefix.
+// prefix. It scans the whole keyspace: one SCAN call looks at a slice of it
+// only, and finds nothing when the shared Redis holds other tests' keys.
 func (d *deployment) cacheHasKeys(t *testing.T) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), awaitTimeout)
 	defer cancel()
-	keys, _, err := redistest.Client(t).Scan(ctx, 0, d.prefix+"*", 1000).Result()
-	if err != nil {
+	iter := redistest.Client(t).Scan(ctx, 0, d.prefix+"*", 1000).Iterator()
+	found := iter.Next(ctx)
+	if err := iter.Err(); err != nil {
 		t.Fatalf("scan redis: %v", err)
 	}
-	return len(keys) > 0
+	return found
 }
 
 // listen returns a connection to the database at url that LISTENs on
