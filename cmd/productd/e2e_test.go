@@ -8,11 +8,9 @@ import (
 	"image/jpeg"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,7 +202,7 @@ func newDeployment(t testing.TB) *deployment {
 	d.store = store
 	for name, value := range map[string]string{
 		"DATABASE_URL":      dbtest.New(t),
-		"AMQP_URL":          newVhost(t),
+		"AMQP_URL":          amqptest.NewVhost(t),
 		"REDIS_URL":         redistest.URL(),
 		"CACHE_PREFIX":      d.prefix,
 		"S3_ENDPOINT":       d.s3.Endpoint,
@@ -466,52 +464,6 @@ func awaitNotification(t testing.TB, conn *pgx.Conn) {
 	if _, err := conn.WaitForNotification(ctx); err != nil {
 		t.Fatalf("no notification: %v", err)
 	}
-}
-
-// newVhost creates a RabbitMQ vhost for t through the management API,
-// deletes it (and everything in it) when t ends, and returns the AMQP URL
-// of the test broker in that vhost.
-func newVhost(t testing.TB) string {
-	t.Helper()
-	amqpURL, err := url.Parse(amqptest.URL(t))
-	if err != nil {
-		t.Fatalf("parse AMQP URL: %v", err)
-	}
-	name := fmt.Sprintf("productd-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	// The management plugin listens beside the broker, on its default port.
-	mgmt := "http://" + net.JoinHostPort(amqpURL.Hostname(), "15672")
-	manage := func(method, path, body string) error {
-		req, err := http.NewRequest(method, mgmt+path, strings.NewReader(body))
-		if err != nil {
-			return err
-		}
-		pass, _ := amqpURL.User.Password()
-		req.SetBasicAuth(amqpURL.User.Username(), pass)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := (&http.Client{Timeout: awaitTimeout}).Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			msg, _ := io.ReadAll(resp.Body)
-			return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, msg)
-		}
-		return nil
-	}
-	if err := manage(http.MethodPut, "/api/vhosts/"+name, ""); err != nil {
-		t.Fatalf("create vhost through the RabbitMQ management API at %s: %v\n(is RabbitMQ with its management plugin running? run `scripts/services up`)", mgmt, err)
-	}
-	t.Cleanup(func() {
-		if err := manage(http.MethodDelete, "/api/vhosts/"+name, ""); err != nil {
-			t.Errorf("delete vhost %s: %v", name, err)
-		}
-	})
-	if err := manage(http.MethodPut, "/api/permissions/"+name+"/"+amqpURL.User.Username(), `{"configure":".*","write":".*","read":".*"}`); err != nil {
-		t.Fatalf("grant access to vhost %s: %v", name, err)
-	}
-	amqpURL.Path = "/" + name
-	return amqpURL.String()
 }
 
 // serveImage serves data at every path of a test server and returns its
