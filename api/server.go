@@ -27,7 +27,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -37,6 +36,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd"
+	"github.com/productd/productd/internal/settings"
 )
 
 // Defaults of Config.
@@ -150,23 +150,11 @@ func (c Config) validate() error {
 	if c.Log == nil {
 		return errors.New("api: Config.Log is required")
 	}
-	for _, f := range []struct {
-		name string
-		n    int64
-	}{{"MaxBodyBytes", c.MaxBodyBytes}, {"MaxUploadBytes", c.MaxUploadBytes}, {"MaxConcurrentUploads", int64(c.MaxConcurrentUploads)}} {
-		if f.n < 0 {
-			return fmt.Errorf("api: Config.%s is %d: want a positive number", f.name, f.n)
-		}
-	}
-	for _, f := range []struct {
-		name string
-		d    time.Duration
-	}{{"ReadyTimeout", c.ReadyTimeout}, {"QueryTimeout", c.QueryTimeout}} {
-		if f.d < 0 {
-			return fmt.Errorf("api: Config.%s is %s: want a positive duration", f.name, f.d)
-		}
-	}
-	return nil
+	return cmp.Or(
+		settings.NonNegative("api", settings.F("MaxBodyBytes", c.MaxBodyBytes), settings.F("MaxUploadBytes", c.MaxUploadBytes)),
+		settings.NonNegative("api", settings.F("MaxConcurrentUploads", c.MaxConcurrentUploads)),
+		settings.NonNegative("api", settings.F("ReadyTimeout", c.ReadyTimeout), settings.F("QueryTimeout", c.QueryTimeout)),
+	)
 }
 
 // NewServer returns a server with /healthz and /readyz mounted, and with

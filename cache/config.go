@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
+	"github.com/productd/productd/internal/settings"
 	"github.com/productd/productd/logging"
 )
 
@@ -108,19 +109,12 @@ func (c Config) validate() error {
 	if c.Client == nil {
 		return errors.New("cache: Config.Client is required")
 	}
-	for _, f := range []struct {
-		name string
-		d    time.Duration
-	}{{"TTL", c.TTL}, {"Timeout", c.Timeout}, {"LoadTimeout", c.LoadTimeout}, {"ProbeInterval", c.ProbeInterval}, {"LocalTTL", c.LocalTTL}, {"LeaseTTL", c.LeaseTTL}} {
-		if f.d < 0 {
-			return fmt.Errorf("cache: Config.%s is %s: want a positive duration", f.name, f.d)
-		}
-	}
-	if c.FailureThreshold < 0 {
-		return fmt.Errorf("cache: Config.FailureThreshold is %d: want a positive number", c.FailureThreshold)
-	}
-	if c.LocalSize < 0 {
-		return fmt.Errorf("cache: Config.LocalSize is %d: want a positive number", c.LocalSize)
+	if err := cmp.Or(
+		settings.NonNegative("cache", settings.F("TTL", c.TTL), settings.F("Timeout", c.Timeout), settings.F("LoadTimeout", c.LoadTimeout),
+			settings.F("ProbeInterval", c.ProbeInterval), settings.F("LocalTTL", c.LocalTTL), settings.F("LeaseTTL", c.LeaseTTL)),
+		settings.NonNegative("cache", settings.F("FailureThreshold", c.FailureThreshold), settings.F("LocalSize", c.LocalSize)),
+	); err != nil {
+		return err
 	}
 	// A fill may reach Redis up to LoadTimeout+Timeout after its token was
 	// read; the tombstone it is checked against must still be there.
