@@ -28,6 +28,7 @@ import (
 	"github.com/productd/productd/internal/dbtest"
 	"github.com/productd/productd/internal/redistest"
 	"github.com/productd/productd/internal/s3test"
+	"github.com/productd/productd/outbox"
 	"github.com/productd/productd/storage"
 )
 
@@ -124,11 +125,21 @@ func TestRolesInSeparateProcesses(t *testing.T) {
 	for role, addr := range addrs {
 		awaitStatus(t, roles[role], "http://"+addr+"/readyz", http.StatusOK)
 	}
+	// Each role builds what it uses: only the API, which serves reads,
+	// keeps products in memory (each cache registers its tier as it opens),
+	// so that its writes wait for no other process's tier.
+	if n := redistest.Client(t).ZCard(context.Background(), d.prefix+"tiers").Val(); n != 1 {
+		t.Errorf("%d in-process tiers registered, want 1 (the API's)", n)
+	}
+	// The API process wakes the relays of other processes after its
+	// commits, through the outbox channel.
+	listener := listen(t, os.Getenv("DATABASE_URL"), outbox.NotifyChannel)
 
 	p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
 		"user_id": 8, "product_name": "vase", "product_price": 3.1,
 		"product_images": []string{images + "/photo.jpg"},
 	}))
+	awaitNotification(t, listener)
 	// Read it while it is pending, so that the API process caches that.
 	if got := d.get(t, p.ID); got.ImageStatus == productd.ImageStatusDone {
 		t.Logf("the worker finished before the first read; the cache was not put to the test")
@@ -427,6 +438,32 @@ func (d *deployment) cacheHasKeys(t *testing.T) bool {
 		t.Fatalf("scan redis: %v", err)
 	}
 	return len(keys) > 0
+}
+
+// listen returns a connection to the database at url that LISTENs on
+// channel, closed when t ends.
+func listen(t testing.TB, url, channel string) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{channel}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// awaitNotification waits for a notification on conn.
+func awaitNotification(t testing.TB, conn *pgx.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), awaitTimeout)
+	defer cancel()
+	if _, err := conn.WaitForNotification(ctx); err != nil {
+		t.Fatalf("no notification: %v", err)
+	}
 }
 
 // newVhost creates a RabbitMQ vhost for t through the management API,
