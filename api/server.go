@@ -26,6 +26,7 @@ import (
 	"cmp"
 	"context"
 	_ "embed"
+	"errors"
 	"io"
 	"net/http"
 	"net/netip"
@@ -35,16 +36,16 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd"
+	"github.com/productd/productd/internal/settings"
 )
 
-// Default limits of Config.
+// Defaults of Config.
 const (
-	DefaultMaxBodyBytes   = 1 << 20
-	DefaultMaxUploadBytes = 64 << 20
-	DefaultReadyTimeout   = 2 * time.Second
-	DefaultQueryTimeout   = 5 * time.Second
-	// DefaultMaxConcurrentUploads is Config.MaxConcurrentUploads's default.
+	DefaultMaxBodyBytes         = 1 << 20
+	DefaultMaxUploadBytes       = 64 << 20
 	DefaultMaxConcurrentUploads = 8
+	DefaultReadyTimeout         = 2 * time.Second
+	DefaultQueryTimeout         = 5 * time.Second
 )
 
 // OriginalStore keeps the image files uploaded with a product. The API stores
@@ -60,8 +61,7 @@ type OriginalStore interface {
 	ReleaseOriginals(ctx context.Context, uploads []productd.Upload) error
 }
 
-// Config holds the server's dependencies and limits. Log is required; zero
-// limits take the defaults above.
+// Config holds the server's dependencies and limits. Log is required.
 type Config struct {
 	// Products reads and writes the catalogue. Nil leaves the product
 	// routes and /openapi.yaml out: the server of a process that does not
@@ -79,17 +79,19 @@ type Config struct {
 	// refused with 415.
 	Originals OriginalStore
 
-	// MaxBodyBytes caps a JSON request body (default 1 MiB).
+	// MaxBodyBytes caps a JSON request body. Zero means
+	// DefaultMaxBodyBytes (1 MiB).
 	MaxBodyBytes int64
 
-	// MaxUploadBytes caps a multipart request body (default 64 MiB).
+	// MaxUploadBytes caps a multipart request body. Zero means
+	// DefaultMaxUploadBytes (64 MiB).
 	MaxUploadBytes int64
 
 	// MaxConcurrentUploads bounds the multipart requests handled at once;
 	// one more is refused with 503 and Retry-After. Their files are spooled
 	// to the temporary directory, so disk, not memory, holds up to
 	// MaxConcurrentUploads × MaxUploadBytes. Zero means
-	// DefaultMaxConcurrentUploads.
+	// DefaultMaxConcurrentUploads (8).
 	MaxConcurrentUploads int
 
 	// SpoolDir is where uploaded files wait, each in a file of its own,
@@ -97,7 +99,8 @@ type Config struct {
 	// or /tmp).
 	SpoolDir string
 
-	// ReadyTimeout bounds the readiness checks together (default 2 s).
+	// ReadyTimeout bounds the readiness checks together. Zero means
+	// DefaultReadyTimeout (2 s).
 	ReadyTimeout time.Duration
 
 	// QueryTimeout is the deadline of what one request asks of Products:
@@ -131,22 +134,38 @@ type Server struct {
 //go:embed openapi.yaml
 var openAPISpec []byte
 
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
+	c.MaxUploadBytes = cmp.Or(c.MaxUploadBytes, DefaultMaxUploadBytes)
+	c.MaxConcurrentUploads = cmp.Or(c.MaxConcurrentUploads, DefaultMaxConcurrentUploads)
+	c.ReadyTimeout = cmp.Or(c.ReadyTimeout, DefaultReadyTimeout)
+	c.QueryTimeout = cmp.Or(c.QueryTimeout, DefaultQueryTimeout)
+	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	if c.Log == nil {
+		return errors.New("api: Config.Log is required")
+	}
+	return cmp.Or(
+		settings.NonNegative("api", settings.F("MaxBodyBytes", c.MaxBodyBytes), settings.F("MaxUploadBytes", c.MaxUploadBytes)),
+		settings.NonNegative("api", settings.F("MaxConcurrentUploads", c.MaxConcurrentUploads)),
+		settings.NonNegative("api", settings.F("ReadyTimeout", c.ReadyTimeout), settings.F("QueryTimeout", c.QueryTimeout)),
+	)
+}
+
 // NewServer returns a server with /healthz and /readyz mounted, and with
-// Config.Products every product route and the OpenAPI description.
+// Config.Products every product route and the OpenAPI description. It
+// panics when cfg has no Log or a negative limit, which package config never
+// produces.
 func NewServer(cfg Config) *Server {
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		panic(err)
 	}
-	if cfg.MaxUploadBytes <= 0 {
-		cfg.MaxUploadBytes = DefaultMaxUploadBytes
-	}
-	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = DefaultReadyTimeout
-	}
-	if cfg.QueryTimeout <= 0 {
-		cfg.QueryTimeout = DefaultQueryTimeout
-	}
-	cfg.MaxConcurrentUploads = cmp.Or(cfg.MaxConcurrentUploads, DefaultMaxConcurrentUploads)
 	s := &Server{cfg: cfg, router: gin.New(), uploads: make(chan struct{}, cfg.MaxConcurrentUploads)}
 	r := s.router
 	r.HandleMethodNotAllowed = true

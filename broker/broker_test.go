@@ -168,12 +168,16 @@ func TestPublisherTimesOutAndStartsAFreshChannel(t *testing.T) {
 	proxy := amqptest.NewProxy(t)
 	b := amqptest.NewBroker(t, broker.Config{URL: proxy.URL()}, logging.Discard())
 	topo := b.Topology()
-	pub := b.NewPublisher(200 * time.Millisecond)
+	// The confirm timeout bounds the second batch too, which opens a fresh
+	// channel and waits for its confirmation: it leaves room for a loaded
+	// machine. The first batch's confirmation is held back far longer, so
+	// that it can only time out.
+	pub := b.NewPublisher(5 * time.Second)
 	defer pub.Close()
 	if err := pub.Ready(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	proxy.AddToxic(`{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":2000}}`)
+	proxy.AddToxic(`{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":600000}}`)
 	r := pub.Publish(context.Background(), []broker.Message{message(topo.Exchange, topo.RoutingKeys[0], "late")})
 	if r[0].Outcome != broker.TimedOut || !errors.Is(r[0].Err, broker.ErrUnconfirmed) || !r[0].Unanswered() {
 		t.Fatalf("late confirm: %v %v", r[0].Outcome, r[0].Err)

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
+	"github.com/productd/productd/internal/settings"
 	"github.com/productd/productd/logging"
 )
 
@@ -24,8 +26,7 @@ const (
 	DefaultLeaseTTL         = time.Second
 )
 
-// Config is the cache's configuration. Client is required; every zero field
-// takes the default above.
+// Config is the cache's configuration. Client is required.
 type Config struct {
 	// Client talks to Redis. NewClient makes one whose timeouts suit a cache
 	// that must never make a request wait long.
@@ -36,29 +37,33 @@ type Config struct {
 	Log *logrus.Logger
 
 	// Prefix starts every key and channel of the cache, so that several
-	// deployments (or tests) can share one Redis.
+	// deployments (or tests) can share one Redis. Zero means DefaultPrefix
+	// ("productd:cache:").
 	Prefix string
 
 	// TTL is how long a product stays in Redis after it was stored. It is the
 	// upper bound on staleness should every other mechanism fail, and how
-	// long an invalidation's tombstone lives.
+	// long an invalidation's tombstone lives. Zero means DefaultTTL (5 min).
 	TTL time.Duration
 
 	// Timeout bounds each Redis call a request makes. A read that takes longer
-	// is served from the inner service instead.
+	// is served from the inner service instead. Zero means DefaultTimeout
+	// (100 ms).
 	Timeout time.Duration
 
 	// LoadTimeout bounds a load from the inner service. A load that took
 	// longer is still returned to its callers but not stored, and it must stay
 	// well under TTL so that a tombstone outlives every load that started
-	// before it (see fill).
+	// before it (see fill). Zero means DefaultLoadTimeout (5 s).
 	LoadTimeout time.Duration
 
 	// FailureThreshold is how many Redis calls in a row must fail before the
-	// breaker opens and reads go straight to the inner service.
+	// breaker opens and reads go straight to the inner service. Zero means
+	// DefaultFailureThreshold (3).
 	FailureThreshold int
 
-	// ProbeInterval is how often an open breaker tries Redis again.
+	// ProbeInterval is how often an open breaker tries Redis again. Zero
+	// means DefaultProbeInterval (500 ms).
 	ProbeInterval time.Duration
 
 	// Local turns on the in-process tier in front of Redis. Every instance
@@ -69,48 +74,54 @@ type Config struct {
 
 	// LocalTTL is how long the in-process tier keeps a product, and so how
 	// long a write waits at most for another instance's acknowledgement.
+	// Zero means DefaultLocalTTL (1 s).
 	LocalTTL time.Duration
 
-	// LocalSize caps the number of products in the in-process tier.
+	// LocalSize caps the number of products in the in-process tier. Zero
+	// means DefaultLocalSize (10,000).
 	LocalSize int
 
 	// LeaseTTL is how long an instance may serve from its in-process tier
 	// without hearing from Redis; a writer that cannot reach an instance
-	// waits for its lease to run out before it answers.
+	// waits for its lease to run out before it answers. Zero means
+	// DefaultLeaseTTL (1 s).
 	LeaseTTL time.Duration
 }
 
-// withDefaults returns c with every zero field set to its default, or an
-// error that names the first field that cannot work.
-func (c Config) withDefaults() (Config, error) {
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	c.Log = cmp.Or(c.Log, logging.Discard())
+	c.Prefix = cmp.Or(c.Prefix, DefaultPrefix)
+	c.TTL = cmp.Or(c.TTL, DefaultTTL)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
+	c.LoadTimeout = cmp.Or(c.LoadTimeout, DefaultLoadTimeout)
+	c.FailureThreshold = cmp.Or(c.FailureThreshold, DefaultFailureThreshold)
+	c.ProbeInterval = cmp.Or(c.ProbeInterval, DefaultProbeInterval)
+	c.LocalTTL = cmp.Or(c.LocalTTL, DefaultLocalTTL)
+	c.LocalSize = cmp.Or(c.LocalSize, DefaultLocalSize)
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
+	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
 	if c.Client == nil {
-		return c, errors.New("cache: Config.Client is required")
+		return errors.New("cache: Config.Client is required")
 	}
-	if c.Log == nil {
-		c.Log = logging.Discard()
+	if err := cmp.Or(
+		settings.NonNegative("cache", settings.F("TTL", c.TTL), settings.F("Timeout", c.Timeout), settings.F("LoadTimeout", c.LoadTimeout),
+			settings.F("ProbeInterval", c.ProbeInterval), settings.F("LocalTTL", c.LocalTTL), settings.F("LeaseTTL", c.LeaseTTL)),
+		settings.NonNegative("cache", settings.F("FailureThreshold", c.FailureThreshold), settings.F("LocalSize", c.LocalSize)),
+	); err != nil {
+		return err
 	}
-	setDefault(&c.Prefix, DefaultPrefix)
-	setDefault(&c.TTL, DefaultTTL)
-	setDefault(&c.Timeout, DefaultTimeout)
-	setDefault(&c.LoadTimeout, DefaultLoadTimeout)
-	setDefault(&c.FailureThreshold, DefaultFailureThreshold)
-	setDefault(&c.ProbeInterval, DefaultProbeInterval)
-	setDefault(&c.LocalTTL, DefaultLocalTTL)
-	setDefault(&c.LocalSize, DefaultLocalSize)
-	setDefault(&c.LeaseTTL, DefaultLeaseTTL)
 	// A fill may reach Redis up to LoadTimeout+Timeout after its token was
 	// read; the tombstone it is checked against must still be there.
 	if c.LoadTimeout+c.Timeout >= c.TTL/2 {
-		return c, fmt.Errorf("cache: LoadTimeout (%s) plus Timeout (%s) must stay under half the TTL (%s)", c.LoadTimeout, c.Timeout, c.TTL)
+		return fmt.Errorf("cache: Config.LoadTimeout (%s) plus Timeout (%s) must stay under half the TTL (%s)", c.LoadTimeout, c.Timeout, c.TTL)
 	}
-	return c, nil
-}
-
-func setDefault[T comparable](field *T, def T) {
-	var zero T
-	if *field == zero {
-		*field = def
-	}
+	return nil
 }
 
 // NewClient returns a Redis client for rawURL whose dial, read, write and

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd"
@@ -75,28 +74,6 @@ func TestDecodeEntryRefusesOtherValues(t *testing.T) {
 	}
 	if a, b := tombstone(), tombstone(); a == b {
 		t.Fatalf("two tombstones are equal: %s", a)
-	}
-}
-
-func TestConfigDefaults(t *testing.T) {
-	t.Parallel()
-	if _, err := (Config{}).withDefaults(); err == nil || !strings.Contains(err.Error(), "Client") {
-		t.Fatalf("err = %v, want Client required", err)
-	}
-	client := redis.NewClient(&redis.Options{})
-	defer client.Close()
-	cfg, err := Config{Client: client}.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.TTL != DefaultTTL || cfg.Timeout != DefaultTimeout || cfg.Prefix != DefaultPrefix || cfg.LocalSize != DefaultLocalSize || cfg.Log == nil {
-		t.Fatalf("defaults not applied: %+v", cfg)
-	}
-	if _, err := (Config{Client: client, TTL: time.Second}).withDefaults(); err == nil {
-		t.Fatal("a TTL shorter than twice LoadTimeout was accepted")
-	}
-	if _, err := NewClient("http://nope", time.Second); err == nil {
-		t.Fatal("NewClient accepted a non-redis URL")
 	}
 }
 

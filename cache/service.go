@@ -77,8 +77,8 @@ var (
 // that does not answer is no error: the service starts degraded, reading
 // from inner, and switches to Redis once it answers.
 func Open(ctx context.Context, inner productd.ProductService, cfg Config) (*ProductService, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	s := &ProductService{

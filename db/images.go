@@ -118,6 +118,7 @@ func (s *ProductService) RescheduleImages(ctx context.Context, r productd.Resche
 	if err != nil {
 		return nil, fmt.Errorf("reschedule images of product %d: %w", r.ProductID, err)
 	}
+	s.wake()
 	return p, nil
 }
 

@@ -18,13 +18,35 @@ import (
 // ProductService implements productd.ProductService on Postgres.
 type ProductService struct {
 	pool *pgxpool.Pool
+	cfg  ServiceConfig
 }
 
 var _ productd.ProductService = (*ProductService)(nil)
 
-// NewProductService returns a ProductService on pool.
+// ServiceConfig is what a ProductService does beside its queries.
+type ServiceConfig struct {
+	// Wake is called after each commit that wrote an outbox row, to wake
+	// the relays at once: outbox.Notifier's Wake, or the Wake of a relay in
+	// the same process. It must not block. Nil wakes nobody: the relays find
+	// the rows at their next poll or sweep.
+	Wake func()
+}
+
+// NewProductService returns a ProductService on pool that wakes no relay.
 func NewProductService(pool *pgxpool.Pool) *ProductService {
-	return &ProductService{pool: pool}
+	return NewProductServiceConfig(pool, ServiceConfig{})
+}
+
+// NewProductServiceConfig returns a ProductService on pool with cfg.
+func NewProductServiceConfig(pool *pgxpool.Pool, cfg ServiceConfig) *ProductService {
+	return &ProductService{pool: pool, cfg: cfg}
+}
+
+// wake wakes the relays after a commit that wrote outbox rows.
+func (s *ProductService) wake() {
+	if s.cfg.Wake != nil {
+		s.cfg.Wake()
+	}
 }
 
 // productColumns is the column list every product query returns, in the
@@ -178,6 +200,9 @@ func (s *ProductService) CreateProduct(ctx context.Context, p *productd.Product,
 	if err != nil {
 		return nil, fmt.Errorf("create product: %w", err)
 	}
+	if !created.Replayed {
+		s.wake()
+	}
 	return created, nil
 }
 
@@ -256,6 +281,9 @@ func (s *ProductService) UpdateProduct(ctx context.Context, id int64, upd produc
 	if err != nil {
 		return nil, fmt.Errorf("update product %d: %w", id, err)
 	}
+	if p.ImagesVersion == p.Version {
+		s.wake() // the images changed: their event is in the outbox
+	}
 	return p, nil
 }
 
@@ -282,5 +310,6 @@ func (s *ProductService) DeleteProduct(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("delete product %d: %w", id, err)
 	}
+	s.wake()
 	return nil
 }

@@ -26,3 +26,6 @@ func IndexedQueries() map[string]Query {
 		"claim":              {claimSQL, []any{500}},
 	}
 }
+
+// Pending reports whether a Wake waits for n's next notification.
+func Pending(n *Notifier) bool { return len(n.kick) == 1 }

@@ -17,11 +17,6 @@ import (
 	"github.com/productd/productd"
 )
 
-// NotifyChannel is the Postgres channel that Enqueue notifies when its
-// transaction commits, so that relays wake up at once instead of at their
-// next poll.
-const NotifyChannel = "productd_outbox"
-
 // Status is the state of an outbox row.
 type Status string
 
@@ -54,10 +49,12 @@ func NewEvent(typ productd.EventType, productID, version int64, images []string)
 	}, nil
 }
 
-// Enqueue writes ev as a pending row inside tx. The row becomes visible, and
-// relays are notified, only when tx commits; if tx rolls back, neither the
-// change nor its event happened. When ctx carries a span, the row keeps its
-// W3C trace context (see TraceContext), for the publication to continue the
+// Enqueue writes ev as a pending row inside tx. The row becomes visible only
+// when tx commits; if tx rolls back, neither the change nor its event
+// happened. Enqueue wakes no relay: the caller does so after the commit (a
+// Notifier, or a relay in its own process), or the relays find the row at
+// their next poll or sweep. When ctx carries a span, the row keeps its W3C
+// trace context (see TraceContext), for the publication to continue the
 // trace.
 func Enqueue(ctx context.Context, tx pgx.Tx, ev productd.Event) error {
 	payload, err := json.Marshal(ev)
@@ -65,16 +62,10 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ev productd.Event) error {
 		return fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}
 	traceParent, traceState := TraceContext(ctx)
-	// One statement inserts the row and queues the notification: Postgres
-	// delivers it at commit and folds duplicates within a transaction.
 	_, err = tx.Exec(ctx, `
-		WITH row AS (
-			INSERT INTO outbox (event_id, event_type, product_id, payload, traceparent, tracestate)
-			VALUES ($1, $2, $3, $4, $6, $7)
-			RETURNING id
-		)
-		SELECT pg_notify($5, '') FROM row`,
-		ev.ID, string(ev.Type), ev.ProductID, payload, NotifyChannel, traceParent, traceState)
+		INSERT INTO outbox (event_id, event_type, product_id, payload, traceparent, tracestate)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		ev.ID, string(ev.Type), ev.ProductID, payload, traceParent, traceState)
 	if err != nil {
 		return fmt.Errorf("insert outbox row for event %s: %w", ev.ID, err)
 	}

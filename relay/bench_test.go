@@ -1,23 +1,28 @@
 package relay_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/internal/amqptest"
+	"github.com/productd/productd/internal/imagetest"
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/outbox"
 	"github.com/productd/productd/relay"
@@ -41,6 +46,13 @@ func benchRows(b *testing.B) int {
 // publisher with the same confirm window (the relay's batch size times its
 // concurrency, as a sliding window) publishing the same bodies into the
 // same quorum queue. Run it with -benchtime=1x and -count.
+//
+// The relay's rate is read from the rows themselves, as it would be of a
+// relay in another process: the rows whose batches began before the last
+// one did, over the time between the first batch's start and the last's
+// (published_at is each batch's transaction start). Beside the rates it
+// reports the CPU each side spent per message: the Go process (the relay,
+// or the bare publisher) and the database's backends (claims and marks).
 func BenchmarkDrainBacklog(b *testing.B) {
 	cfg := relay.Config{} // the defaults are what is measured
 	window := relay.DefaultBatchSize * relay.DefaultConcurrency
@@ -53,10 +65,12 @@ func BenchmarkDrainBacklog(b *testing.B) {
 	body := sampleBody(b)
 	admin := amqptest.Channel(b)
 
-	var bareRate, relayRate []float64
+	var bareRate, relayRate, bareCPU, relayCPU, relayPG []float64
 	measureBare := func() {
 		purge(b, admin, topo.WorkQueue)
+		cpu := imagetest.CPUTime()
 		took := barePublish(b, topo.Exchange, string(productd.EventProductCreated), body, n, window)
+		bareCPU = append(bareCPU, perMessage(imagetest.CPUTime()-cpu, n))
 		bareRate = append(bareRate, float64(n)/took.Seconds())
 	}
 	measureRelay := func() {
@@ -68,13 +82,15 @@ func BenchmarkDrainBacklog(b *testing.B) {
 		if _, err := pool.Exec(ctx, `VACUUM ANALYZE outbox`); err != nil {
 			b.Fatal(err)
 		}
-		start := time.Now()
+		pg := backendCPU(b, pool)
+		cpu := imagetest.CPUTime()
 		published, err := r.Drain(ctx)
-		took := time.Since(start)
+		relayCPU = append(relayCPU, perMessage(imagetest.CPUTime()-cpu, n))
+		relayPG = append(relayPG, perMessage(backendCPU(b, pool)-pg, n))
 		if err != nil || published != int64(n) {
 			b.Fatalf("drained %d of %d rows: %v", published, n, err)
 		}
-		relayRate = append(relayRate, float64(n)/took.Seconds())
+		relayRate = append(relayRate, publishedRate(b, pool))
 	}
 	for b.Loop() {
 		// Each goes first once: whatever RabbitMQ still does after a purge
@@ -89,12 +105,70 @@ func BenchmarkDrainBacklog(b *testing.B) {
 	b.ReportMetric(bareMean, "bare_msgs/s")
 	b.ReportMetric(relayMean, "relay_rows/s")
 	b.ReportMetric(100*relayMean/bareMean, "relay_%_of_bare")
+	b.ReportMetric(mean(bareCPU), "bare_cpu_µs/msg")
+	b.ReportMetric(mean(relayCPU), "relay_cpu_µs/row")
+	b.ReportMetric(mean(relayPG), "relay_pg_cpu_µs/row")
+}
+
+// publishedRate is the rate at which the outbox's rows were published,
+// from their published_at: the rows of every batch but the last, over the
+// time from the first batch's start to the last's.
+func publishedRate(b *testing.B, pool *pgxpool.Pool) float64 {
+	var rows int64
+	var seconds float64
+	err := pool.QueryRow(context.Background(), `
+		WITH span AS (SELECT min(published_at) AS first, max(published_at) AS last FROM outbox)
+		SELECT count(*) FILTER (WHERE published_at < span.last), extract(epoch FROM span.last - span.first)::float8
+		FROM outbox, span GROUP BY span.first, span.last`).Scan(&rows, &seconds)
+	if err != nil || seconds <= 0 {
+		b.Fatalf("read the publication times: %v (%d rows in %f s)", err, rows, seconds)
+	}
+	return float64(rows) / seconds
+}
+
+// backendCPU is the CPU time, user and system, that the database's
+// backends (every connection to pool's database) have used so far, read
+// from /proc: Postgres runs on this machine.
+func backendCPU(b *testing.B, pool *pgxpool.Pool) time.Duration {
+	rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // the backend has gone
+		}
+		// utime and stime are the 14th and 15th fields, counted after the
+		// command name, which may hold spaces, in parentheses.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		utime, _ := strconv.ParseInt(fields[11], 10, 64)
+		stime, _ := strconv.ParseInt(fields[12], 10, 64)
+		total += time.Duration(utime+stime) * time.Second / clockTicks
+	}
+	return total
+}
+
+// clockTicks is the unit of /proc's CPU times (USER_HZ), 100 on Linux.
+const clockTicks = 100
+
+// perMessage is d per message, in microseconds.
+func perMessage(d time.Duration, n int) float64 {
+	return float64(d.Microseconds()) / float64(n)
 }
 
 // BenchmarkLatencyAt500PerSecond commits single outbox rows at a steady 500
 // per second for RELAY_BENCH_SECONDS (default 10) with a running relay, and
 // reports the time from each commit to the relay having its confirmation
-// and committed the row's mark: commit → confirmed and recorded.
+// and committed the row's mark: commit → confirmed and recorded. The
+// writers wake the relay after each commit as productd's processes do: in
+// wake=notify through an outbox.Notifier (the API in a process of its own),
+// in wake=signal through the relay's Wake (productd all).
 func BenchmarkLatencyAt500PerSecond(b *testing.B) {
 	seconds := 10
 	if v := os.Getenv("RELAY_BENCH_SECONDS"); v != "" {
@@ -103,54 +177,70 @@ func BenchmarkLatencyAt500PerSecond(b *testing.B) {
 			b.Fatalf("RELAY_BENCH_SECONDS=%q: want a positive number", v)
 		}
 	}
-	const rate = 500
-	pool := newPool(b)
-	brk := brokerFor(b, "", broker.Topology{})
-	r := newRelay(b, pool, brk, relay.Config{}, logging.Discard())
-	tr := newTracker()
-	relay.SetOnConfirmed(r, tr.confirmed)
-	run(b, r)
+	for _, wake := range []string{"notify", "signal"} {
+		b.Run("wake="+wake, func(b *testing.B) {
+			pool := newPool(b)
+			brk := brokerFor(b, "", broker.Topology{})
+			r := newRelay(b, pool, brk, relay.Config{}, logging.Discard())
+			wakeUp := r.Wake
+			if wake == "notify" {
+				n := outbox.NewNotifier(pool, outbox.NotifierConfig{})
+				b.Cleanup(n.Start(context.Background()))
+				wakeUp = n.Wake
+			}
+			tr := newTracker()
+			relay.SetOnConfirmed(r, tr.confirmed)
+			run(b, r)
+			for b.Loop() {
+				steadyWrites(b, pool, 500, seconds, tr, wakeUp)
+			}
+			b.StopTimer()
+			lat := tr.sorted()
+			pct := func(p float64) float64 {
+				return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
+			}
+			b.ReportMetric(pct(0.50), "p50_ms")
+			b.ReportMetric(pct(0.99), "p99_ms")
+			b.ReportMetric(pct(1), "max_ms")
+		})
+	}
+}
+
+// steadyWrites commits rate outbox rows a second for seconds from eight
+// writers, each calling wake after its commit, and waits until tr has
+// heard of every confirmation.
+func steadyWrites(b *testing.B, pool *pgxpool.Pool, rate, seconds int, tr *tracker, wake func()) {
 	ctx := context.Background()
 	total := rate * seconds
-
-	for b.Loop() {
-		tr.reset()
-		due := make(chan struct{}, total)
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Go(func() {
-				for range due {
-					ev, err := outbox.NewEvent(productd.EventProductCreated, 1, 1, []string{"https://img.example/a.jpg"})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					err = db.InTx(ctx, pool, func(tx pgx.Tx) error { return outbox.Enqueue(ctx, tx, ev) })
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					tr.committed(ev.ID, time.Now())
+	tr.reset()
+	due := make(chan struct{}, total)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range due {
+				ev, err := outbox.NewEvent(productd.EventProductCreated, 1, 1, []string{"https://img.example/a.jpg"})
+				if err != nil {
+					b.Error(err)
+					return
 				}
-			})
-		}
-		start := time.Now()
-		for i := range total {
-			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
-			due <- struct{}{}
-		}
-		close(due)
-		wg.Wait()
-		await(b, "every row published", func() bool { return tr.count() >= total })
+				err = db.InTx(ctx, pool, func(tx pgx.Tx) error { return outbox.Enqueue(ctx, tx, ev) })
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				tr.committed(ev.ID, time.Now())
+				wake()
+			}
+		})
 	}
-	b.StopTimer()
-	lat := tr.sorted()
-	pct := func(p float64) float64 {
-		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
+	start := time.Now()
+	for i := range total {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+		due <- struct{}{}
 	}
-	b.ReportMetric(pct(0.50), "p50_ms")
-	b.ReportMetric(pct(0.99), "p99_ms")
-	b.ReportMetric(pct(1), "max_ms")
+	close(due)
+	wg.Wait()
+	await(b, "every row published", func() bool { return tr.count() >= total })
 }
 
 // tracker pairs each event's commit with its confirmation, whichever it

@@ -37,6 +37,13 @@ type Config struct {
 	// whose retry time has come. Default 1s.
 	SweepInterval time.Duration
 
+	// PollInterval is how soon the relay drains again after a drain that
+	// published rows, unless woken earlier; each drain that then finds
+	// nothing doubles the wait, until it reaches SweepInterval. While rows
+	// keep coming, a row that no wake-up announced waits this long at most.
+	// Default 10ms.
+	PollInterval time.Duration
+
 	// RetentionInterval is how often the retention chore runs. Default 1m.
 	RetentionInterval time.Duration
 
@@ -78,6 +85,7 @@ const (
 	DefaultRetryMax           = 10 * time.Minute
 	DefaultConfirmTimeout     = 15 * time.Second
 	DefaultSweepInterval      = time.Second
+	DefaultPollInterval       = 10 * time.Millisecond
 	DefaultRetentionInterval  = time.Minute
 	DefaultPublishedRetention = time.Hour
 	DefaultRetentionBatch     = 5000
@@ -106,6 +114,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.RetryMax, DefaultRetryMax)
 	setDur(&c.ConfirmTimeout, DefaultConfirmTimeout)
 	setDur(&c.SweepInterval, DefaultSweepInterval)
+	setDur(&c.PollInterval, DefaultPollInterval)
 	setDur(&c.RetentionInterval, DefaultRetentionInterval)
 	setDur(&c.PublishedRetention, DefaultPublishedRetention)
 	setDur(&c.StopTimeout, DefaultStopTimeout)
@@ -114,7 +123,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.BatchSize < 0 || c.Concurrency < 0 || c.MaxAttempts < 0 || c.RetentionBatch < 0 {
 		return Config{}, errors.New("relay: BatchSize, Concurrency, MaxAttempts and RetentionBatch must be positive")
 	}
-	for _, d := range []time.Duration{c.RetryBase, c.RetryMax, c.ConfirmTimeout, c.SweepInterval, c.RetentionInterval,
+	for _, d := range []time.Duration{c.RetryBase, c.RetryMax, c.ConfirmTimeout, c.SweepInterval, c.PollInterval, c.RetentionInterval,
 		c.PublishedRetention, c.StopTimeout, c.StatusInterval, c.MarkTimeout} {
 		if d < 0 {
 			return Config{}, errors.New("relay: durations must be positive")

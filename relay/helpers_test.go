@@ -25,6 +25,7 @@ import (
 	"github.com/productd/productd/internal/amqptest"
 	"github.com/productd/productd/internal/dbtest"
 	"github.com/productd/productd/logging"
+	"github.com/productd/productd/outbox"
 	"github.com/productd/productd/relay"
 )
 
@@ -138,8 +139,14 @@ func post(t testing.TB, srv http.Handler, name string) int {
 	return rec.Code
 }
 
-func newAPI(pool *pgxpool.Pool) http.Handler {
-	return api.NewServer(api.Config{Products: db.NewProductService(pool), Log: logging.Discard()})
+// newAPI returns productd's API on pool as a process without a relay runs
+// it: its writes wake the relays through a Notifier, which runs until the
+// test ends.
+func newAPI(t testing.TB, pool *pgxpool.Pool) http.Handler {
+	n := outbox.NewNotifier(pool, outbox.NotifierConfig{})
+	t.Cleanup(n.Start(context.Background()))
+	products := db.NewProductServiceConfig(pool, db.ServiceConfig{Wake: n.Wake})
+	return api.NewServer(api.Config{Products: products, Log: logging.Discard()})
 }
 
 // insert commits outbox rows of the given event types straight into the

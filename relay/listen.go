@@ -80,32 +80,66 @@ func (r *Relay) listenConn(ctx context.Context) (*pgx.Conn, error) {
 // during a drain fold into one more drain after it, which sees their rows.
 // While the broker is away it waits for it rather than spin; after any
 // other failure it waits with backoff and tries again.
+//
+// After a drain that published rows it polls: rows are arriving, and a
+// writer that wakes nobody (or a wake-up lost on the way) then waits
+// Config.PollInterval at most, not until the next sweep. Each drain that
+// finds nothing doubles the wait, and once the wait reaches
+// Config.SweepInterval the sweep takes over.
 func (r *Relay) dispatch(ctx context.Context) {
+	poll := time.NewTimer(time.Hour)
+	poll.Stop()
+	defer poll.Stop()
+	var wait time.Duration // the next poll's; zero when not polling
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
+		case <-poll.C:
 		}
-		for attempt := 1; ; attempt++ {
-			if err := r.broker.WaitConnected(ctx); err != nil {
-				return
-			}
-			_, err := r.Drain(ctx)
-			if err == nil || ctx.Err() != nil {
-				break
-			}
-			if !isBrokerAway(err) {
-				r.stats.errors.Add(1)
-				r.log.WithError(err).WithField("attempt", attempt).Error("relay: drain failed")
-			}
-			if errors.Is(err, ErrNoRoute) {
-				// The publisher asked for the topology when its messages
-				// came back; asking again covers a declaration that failed
-				// (the broker logs it), and drains wait for one that works.
-				r.broker.Repair("the relay's messages have no route")
-			}
-			backoff.Sleep(ctx, backoff.Exponential(attempt, retryMin, retryMax))
+		published := r.dispatchDrain(ctx)
+		if ctx.Err() != nil {
+			return
 		}
+		switch {
+		case published > 0:
+			wait = r.cfg.PollInterval
+		case wait > 0:
+			wait *= 2
+		}
+		if wait >= r.cfg.SweepInterval {
+			wait = 0
+		}
+		if wait > 0 {
+			poll.Reset(wait)
+		}
+	}
+}
+
+// dispatchDrain drains until a drain succeeds or ctx ends, and returns how
+// many rows the drains published.
+func (r *Relay) dispatchDrain(ctx context.Context) int64 {
+	var published int64
+	for attempt := 1; ; attempt++ {
+		if err := r.broker.WaitConnected(ctx); err != nil {
+			return published
+		}
+		n, err := r.Drain(ctx)
+		published += n
+		if err == nil || ctx.Err() != nil {
+			return published
+		}
+		if !isBrokerAway(err) {
+			r.stats.errors.Add(1)
+			r.log.WithError(err).WithField("attempt", attempt).Error("relay: drain failed")
+		}
+		if errors.Is(err, ErrNoRoute) {
+			// The publisher asked for the topology when its messages
+			// came back; asking again covers a declaration that failed
+			// (the broker logs it), and drains wait for one that works.
+			r.broker.Repair("the relay's messages have no route")
+		}
+		backoff.Sleep(ctx, backoff.Exponential(attempt, retryMin, retryMax))
 	}
 }

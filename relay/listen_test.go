@@ -44,7 +44,7 @@ func TestListenerReconnectsAfterItsConnectionDies(t *testing.T) {
 	// The sweep that runs on start may still be running: wait it out, so
 	// that only a notification can publish what follows.
 	awaitStartSweep(t, pool)
-	if code := post(t, newAPI(pool), "after"); code != http.StatusCreated {
+	if code := post(t, newAPI(t, pool), "after"); code != http.StatusCreated {
 		t.Fatalf("POST: %d", code)
 	}
 	await(t, "the row to be published", allPublished(t, pool, 1))

@@ -96,7 +96,7 @@ func TestDeletedTopologyComesBackUnderARunningRelayAndConsumer(t *testing.T) {
 		<-consumed
 	}()
 
-	srv := newAPI(pool)
+	srv := newAPI(t, pool)
 	total := 0
 	postAndConsume := func(round string) {
 		t.Helper()

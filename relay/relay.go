@@ -1,13 +1,18 @@
 // Package relay publishes the outbox to RabbitMQ: every committed outbox row
 // reaches the broker, confirmed, whatever the broker does in between.
 //
-// A Relay wakes up in two ways. Every process LISTENs on
-// outbox.NotifyChannel, which each outbox insert notifies at commit, and
-// drains the outbox at once: a commit reaches the broker within milliseconds.
+// A Relay drains the outbox whenever it is woken, so that a commit reaches
+// the broker within milliseconds. Writers wake it after their commits,
+// never from inside their transactions (Postgres serialises the commits of
+// transactions that notify): a writer in the same process calls Wake; one
+// in another process wakes every relay through an outbox.Notifier, at most
+// one notification per few milliseconds, which each Relay hears by
+// LISTENing on outbox.NotifyChannel. While rows keep coming the relay also
+// polls (Config.PollInterval, backing off while it finds nothing), and
 // RegisterChores adds two chores to the process's chores.Scheduler (River):
 // a sweep every Config.SweepInterval, on whichever process River elected
 // leader, that wakes the relay for a drain too: the safety net for a lost
-// notification, and what publishes rows whose retry time has come; and the
+// wake-up, and what publishes rows whose retry time has come; and the
 // deletion of old published rows.
 //
 // A drain claims due rows in batches with FOR UPDATE SKIP LOCKED, publishes
@@ -130,6 +135,12 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.log.WithFields(r.Stats().fields()).Info("relay: stopped")
 	return nil
 }
+
+// Wake asks the relay for a drain and returns at once: what a writer in the
+// same process calls after a commit that wrote outbox rows (see
+// db.ServiceConfig). Wakes that come during a drain fold into one more
+// drain after it.
+func (r *Relay) Wake() { r.signal() }
 
 // signal asks for a drain without waiting for it.
 func (r *Relay) signal() {

@@ -41,7 +41,7 @@ func TestCommittedRowsReachTheQueueOnceEachWithTheEventIDAsMessageID(t *testing.
 	run(t, r)
 	awaitStartSweep(t, pool)
 
-	srv := newAPI(pool)
+	srv := newAPI(t, pool)
 	const n = 20
 	for i := range n {
 		if code := post(t, srv, fmt.Sprintf("p%d", i)); code != http.StatusCreated {
@@ -84,7 +84,7 @@ func TestBrokerOutageUnderContinuousPOSTsLosesNothing(t *testing.T) {
 	b := brokerFor(t, proxy.URL(), broker.Topology{})
 	r := newRelay(t, pool, b, relay.Config{SweepInterval: 200 * time.Millisecond, BatchSize: 50}, testLogger(t))
 	run(t, r)
-	srv := newAPI(pool)
+	srv := newAPI(t, pool)
 
 	w := startWriters(t, srv, 4, 0)
 	defer w.stop()
@@ -208,7 +208,7 @@ func TestTwoRelaysShareTheTable(t *testing.T) {
 	run(t, r1)
 	run(t, r2)
 
-	srv := newAPI(pool)
+	srv := newAPI(t, pool)
 	const posted = 200
 	for i := range posted {
 		if code := post(t, srv, fmt.Sprintf("p%d", i)); code != http.StatusCreated {
@@ -367,4 +367,21 @@ func TestRunSchedulesTheRetentionJob(t *testing.T) {
 	if err != nil || kinds != "outbox_retention,outbox_sweep" {
 		t.Errorf("river jobs %q (%v)", kinds, err)
 	}
+}
+
+// Rows that no wake-up announces, written while rows keep coming, are
+// published by the poll that follows a drain which found rows, without
+// waiting for the sweep.
+func TestRelayPollsWhileRowsArrive(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	b := brokerFor(t, "", broker.Topology{})
+	r := newRelay(t, pool, b, relay.Config{SweepInterval: time.Hour, PollInterval: 20 * time.Millisecond}, testLogger(t))
+	run(t, r)
+	awaitStartSweep(t, pool)
+	insert(t, pool, "product.created")
+	r.Wake()
+	await(t, "the first row to be published", allPublished(t, pool, 1))
+	insert(t, pool, "product.created", "product.created")
+	await(t, "the rows nobody announced to be published", allPublished(t, pool, 3))
 }

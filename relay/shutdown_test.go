@@ -23,7 +23,10 @@ func TestRunStopsInTimeBehindABrokerThatStopsAnswering(t *testing.T) {
 	const closeTimeout = 200 * time.Millisecond
 	b := amqptest.NewBroker(t, broker.Config{URL: proxy.URL(), CloseTimeout: closeTimeout}, testLogger(t))
 	const stopTimeout = time.Second
-	r := newRelay(t, pool, b, relay.Config{StopTimeout: stopTimeout, SweepInterval: time.Hour}, testLogger(t))
+	// Without the stop bound, Run would wait for the confirm timeout (a
+	// minute here), or for the heartbeat to find the connection dead (30 s).
+	const confirmTimeout = time.Minute
+	r := newRelay(t, pool, b, relay.Config{StopTimeout: stopTimeout, ConfirmTimeout: confirmTimeout, SweepInterval: time.Hour}, testLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -46,9 +49,9 @@ func TestRunStopsInTimeBehindABrokerThatStopsAnswering(t *testing.T) {
 	await(t, "a batch to wait for the confirmations of its rows", func() bool { return amqptest.Depth(t, b.Topology().WorkQueue) == 3 })
 
 	cancel()
-	// A second of slack for a loaded machine; without the bounds, Run
-	// waits for the confirm timeout (15 s), then for the heartbeat (30 s).
-	bound, stop := context.WithTimeout(context.Background(), stopTimeout+closeTimeout+time.Second)
+	// Ten seconds of slack for a loaded machine: far more than a stop within
+	// its bounds needs, still well short of either unbounded wait.
+	bound, stop := context.WithTimeout(context.Background(), stopTimeout+closeTimeout+10*time.Second)
 	defer stop()
 	select {
 	case err := <-done:

@@ -8,11 +8,9 @@ import (
 	"image/jpeg"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +26,7 @@ import (
 	"github.com/productd/productd/internal/dbtest"
 	"github.com/productd/productd/internal/redistest"
 	"github.com/productd/productd/internal/s3test"
+	"github.com/productd/productd/outbox"
 	"github.com/productd/productd/storage"
 )
 
@@ -124,11 +123,21 @@ func TestRolesInSeparateProcesses(t *testing.T) {
 	for role, addr := range addrs {
 		awaitStatus(t, roles[role], "http://"+addr+"/readyz", http.StatusOK)
 	}
+	// Each role builds what it uses: only the API, which serves reads,
+	// keeps products in memory (each cache registers its tier as it opens),
+	// so that its writes wait for no other process's tier.
+	if n := redistest.Client(t).ZCard(context.Background(), d.prefix+"tiers").Val(); n != 1 {
+		t.Errorf("%d in-process tiers registered, want 1 (the API's)", n)
+	}
+	// The API process wakes the relays of other processes after its
+	// commits, through the outbox channel.
+	listener := listen(t, os.Getenv("DATABASE_URL"), outbox.NotifyChannel)
 
 	p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
 		"user_id": 8, "product_name": "vase", "product_price": 3.1,
 		"product_images": []string{images + "/photo.jpg"},
 	}))
+	awaitNotification(t, listener)
 	// Read it while it is pending, so that the API process caches that.
 	if got := d.get(t, p.ID); got.ImageStatus == productd.ImageStatusDone {
 		t.Logf("the worker finished before the first read; the cache was not put to the test")
@@ -193,7 +202,7 @@ func newDeployment(t testing.TB) *deployment {
 	d.store = store
 	for name, value := range map[string]string{
 		"DATABASE_URL":      dbtest.New(t),
-		"AMQP_URL":          newVhost(t),
+		"AMQP_URL":          amqptest.NewVhost(t),
 		"REDIS_URL":         redistest.URL(),
 		"CACHE_PREFIX":      d.prefix,
 		"S3_ENDPOINT":       d.s3.Endpoint,
@@ -417,62 +426,44 @@ func (d *deployment) objects(t *testing.T) []string {
 }
 
 // cacheHasKeys reports whether Redis holds a key under the deployment's
-// prefix.
+// prefix. It scans the whole keyspace: one SCAN call looks at a slice of it
+// only, and finds nothing when the shared Redis holds other tests' keys.
 func (d *deployment) cacheHasKeys(t *testing.T) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), awaitTimeout)
 	defer cancel()
-	keys, _, err := redistest.Client(t).Scan(ctx, 0, d.prefix+"*", 1000).Result()
-	if err != nil {
+	iter := redistest.Client(t).Scan(ctx, 0, d.prefix+"*", 1000).Iterator()
+	found := iter.Next(ctx)
+	if err := iter.Err(); err != nil {
 		t.Fatalf("scan redis: %v", err)
 	}
-	return len(keys) > 0
+	return found
 }
 
-// newVhost creates a RabbitMQ vhost for t through the management API,
-// deletes it (and everything in it) when t ends, and returns the AMQP URL
-// of the test broker in that vhost.
-func newVhost(t testing.TB) string {
+// listen returns a connection to the database at url that LISTENs on
+// channel, closed when t ends.
+func listen(t testing.TB, url, channel string) *pgx.Conn {
 	t.Helper()
-	amqpURL, err := url.Parse(amqptest.URL(t))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		t.Fatalf("parse AMQP URL: %v", err)
+		t.Fatal(err)
 	}
-	name := fmt.Sprintf("productd-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	// The management plugin listens beside the broker, on its default port.
-	mgmt := "http://" + net.JoinHostPort(amqpURL.Hostname(), "15672")
-	manage := func(method, path, body string) error {
-		req, err := http.NewRequest(method, mgmt+path, strings.NewReader(body))
-		if err != nil {
-			return err
-		}
-		pass, _ := amqpURL.User.Password()
-		req.SetBasicAuth(amqpURL.User.Username(), pass)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := (&http.Client{Timeout: awaitTimeout}).Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			msg, _ := io.ReadAll(resp.Body)
-			return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, msg)
-		}
-		return nil
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{channel}.Sanitize()); err != nil {
+		t.Fatal(err)
 	}
-	if err := manage(http.MethodPut, "/api/vhosts/"+name, ""); err != nil {
-		t.Fatalf("create vhost through the RabbitMQ management API at %s: %v\n(is RabbitMQ with its management plugin running? run `scripts/services up`)", mgmt, err)
+	return conn
+}
+
+// awaitNotification waits for a notification on conn.
+func awaitNotification(t testing.TB, conn *pgx.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), awaitTimeout)
+	defer cancel()
+	if _, err := conn.WaitForNotification(ctx); err != nil {
+		t.Fatalf("no notification: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := manage(http.MethodDelete, "/api/vhosts/"+name, ""); err != nil {
-			t.Errorf("delete vhost %s: %v", name, err)
-		}
-	})
-	if err := manage(http.MethodPut, "/api/permissions/"+name+"/"+amqpURL.User.Username(), `{"configure":".*","write":".*","read":".*"}`); err != nil {
-		t.Fatalf("grant access to vhost %s: %v", name, err)
-	}
-	amqpURL.Path = "/" + name
-	return amqpURL.String()
 }
 
 // serveImage serves data at every path of a test server and returns its

@@ -205,20 +205,28 @@ func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd stri
 	// Readiness is what the roles need: Postgres always, the storage for
 	// uploads (api) and compressed images (worker), RabbitMQ for relay and
 	// worker, each registered by the part that uses it; Redis only degrades.
-	a := &app{cfg: cfg, log: log, pool: pool, products: db.NewProductService(pool), checks: &api.Checks{}, tel: tel}
+	a := &app{cfg: cfg, log: log, pool: pool, checks: &api.Checks{}, tel: tel}
 	a.checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
-	if err := setupStorage(ctx, a, has("api") || has("worker")); err != nil {
-		return err
-	}
-	if err := setupCache(ctx, a); err != nil {
-		return err
-	}
 	if has("relay") {
 		closeRelay, err := setupRelay(a)
 		if err != nil {
 			return err
 		}
 		defer closeRelay()
+	}
+	// The writes wake the relays after their commits; the notifier of a
+	// process without a relay outlives the roles, for the requests that
+	// finish while the API drains.
+	wakeCtx, stopWaking := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWaking()
+	a.products = db.NewProductServiceConfig(pool, db.ServiceConfig{Wake: wakeRelays(wakeCtx, a, has("api"))})
+	if err := setupStorage(ctx, a, has("api") || has("worker")); err != nil {
+		return err
+	}
+	// Only a process that serves reads keeps products in memory: every
+	// in-process tier is one more that each write waits for.
+	if err := setupCache(ctx, a, a.cfg.CacheLocal && has("api")); err != nil {
+		return err
 	}
 	if has("worker") {
 		// runWorker connects its broker once the roles start.

@@ -70,7 +70,7 @@ func opsCommand(ctx context.Context, cfg *config.Config, log *logrus.Logger, arg
 	// API would, so that no process serves it as it was.
 	cacheCtx, stopCache := context.WithCancel(ctx)
 	defer stopCache()
-	if err := setupCache(cacheCtx, a); err != nil {
+	if err := setupCache(cacheCtx, a, false); err != nil {
 		return err
 	}
 	if closer, ok := a.products.(io.Closer); ok {

@@ -46,10 +46,12 @@ func runWorker(ctx context.Context, a *app) error {
 
 // setupStorage connects the object storage that keeps uploaded originals
 // and sets a.originals, which records them in Postgres; with ready, the
-// bucket is a readiness check (the api and worker roles need it). A MinIO
-// that does not answer at start is no reason to stop: the process is
-// unready and uploads fail with 503 until it answers, and the bucket and
-// its read policy are set up in the background as soon as it does.
+// bucket is a readiness check and is set up (the api and worker roles
+// store objects), whereas a relay only deletes the uploads no product owns
+// (their sweep is one of its chores). A MinIO that does not answer at start
+// is no reason to stop: the process is unready and uploads fail with 503
+// until it answers, and the bucket and its read policy are set up in the
+// background as soon as it does.
 func setupStorage(ctx context.Context, a *app, ready bool) error {
 	store, err := storage.New(storageConfig(a.cfg))
 	if err != nil {
@@ -58,8 +60,8 @@ func setupStorage(ctx context.Context, a *app, ready bool) error {
 	a.originals = uploads.New(uploads.Config{}, a.pool, store, a.log)
 	if ready {
 		a.checks.Add("storage", store.Check)
+		go ensureBucket(ctx, a, store)
 	}
-	go ensureBucket(ctx, a, store)
 	return nil
 }
 

@@ -7,7 +7,12 @@
 // parallel against one RabbitMQ. NewProxy puts an in-process toxiproxy
 // between the code under test and RabbitMQ: Cut makes the broker "go away"
 // (every connection is closed and new ones are refused) and Restore brings it
-// back, without touching the shared broker itself.
+// back, without touching the shared broker itself. NewVhost gives a test a
+// vhost of its own, for code whose names cannot take a prefix.
+//
+// Test processes that die without their clean-ups (killed, or timed out)
+// leave their names behind; the next test process to ask for a prefix or a
+// vhost removes them (see reapOnce).
 package amqptest
 
 import (
@@ -65,7 +70,11 @@ var seq atomic.Int64
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 
 // Prefix returns a name prefix unique to this test run, ending in a dot.
+// The first call in a test process removes what dead test processes left
+// behind (see reapOnce).
 func Prefix(t testing.TB) string {
+	t.Helper()
+	reapOnce(t)
 	name := strings.ToLower(unsafeChars.ReplaceAllString(t.Name(), "-"))
 	if len(name) > 40 {
 		name = name[:40]
@@ -76,7 +85,8 @@ func Prefix(t testing.TB) string {
 // NewBroker starts a broker.Broker for t and waits for its first connection.
 // An empty cfg.URL means URL(t). A topology without a prefix or names gets
 // Prefix(t); pass another broker's resolved Topology() to share its names.
-// When t ends the broker is closed and its exchanges and queues are deleted.
+// When t ends the broker is closed and its exchanges and queues are deleted,
+// with every other queue and exchange under its prefix.
 func NewBroker(t testing.TB, cfg broker.Config, log *logrus.Logger) *broker.Broker {
 	t.Helper()
 	if cfg.URL == "" {
@@ -85,6 +95,7 @@ func NewBroker(t testing.TB, cfg broker.Config, log *logrus.Logger) *broker.Brok
 	if cfg.Topology.Prefix == "" && cfg.Topology.Exchange == "" {
 		cfg.Topology.Prefix = Prefix(t)
 	}
+	prefix := cfg.Topology.Prefix
 	b, err := broker.New(cfg, log)
 	if err != nil {
 		t.Fatalf("create broker: %v", err)
@@ -92,6 +103,7 @@ func NewBroker(t testing.TB, cfg broker.Config, log *logrus.Logger) *broker.Brok
 	t.Cleanup(func() {
 		_ = b.Close()
 		DeleteTopology(t, b.Topology())
+		DeletePrefixed(t, prefix)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()

@@ -54,6 +54,7 @@ func New(t testing.TB) string {
 		t.Fatalf("connect to Postgres at %s: %v\n(run `scripts/services up`)", AdminURL(), err)
 	}
 	defer admin.Close(ctx)
+	reapOnce(t, admin)
 
 	name := fmt.Sprintf("productd_test_%d_%d", os.Getpid(), time.Now().UnixNano())
 	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE `+tmpl); err != nil {
@@ -94,6 +95,7 @@ func NewEmpty(t testing.TB) string {
 		t.Fatalf("connect to Postgres at %s: %v\n(run `scripts/services up`)", AdminURL(), err)
 	}
 	defer admin.Close(ctx)
+	reapOnce(t, admin)
 	name := fmt.Sprintf("productd_test_empty_%d_%d", os.Getpid(), time.Now().UnixNano())
 	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
 		t.Fatalf("create empty test database: %v", err)

@@ -137,7 +137,8 @@ func TestStaleTemplatesGoFreshOnesStay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(ctx)
+	// Closed after the clean-ups below, which drop through it.
+	t.Cleanup(func() { admin.Close(context.Background()) })
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	fresh, stale := "productd_tmpl_fresh"+suffix, "productd_tmpl_stale"+suffix
 	for name, made := range map[string]int64{fresh: time.Now().Unix(), stale: time.Now().Add(-48 * time.Hour).Unix()} {

@@ -40,12 +40,14 @@ func Addr(t testing.TB) string {
 var prefixes atomic.Int64
 
 // Prefix returns a key prefix no other test uses and deletes every key that
-// starts with it when t ends. A Redis that does not answer fails the test
+// starts with it when t ends. The first call in a test process deletes the
+// keys that dead test processes left behind (see reapOnce). A Redis that does not answer fails the test
 // with the command that starts it.
 func Prefix(t testing.TB) string {
 	t.Helper()
 	prefix := fmt.Sprintf("test:%d:%d:%d:", os.Getpid(), time.Now().UnixNano(), prefixes.Add(1))
 	client := newAdminClient(t)
+	reapOnce(t, client)
 	t.Cleanup(func() {
 		defer client.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

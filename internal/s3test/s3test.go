@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"os"
 	"testing"
@@ -34,17 +35,24 @@ func Config(t testing.TB) storage.Config {
 		Endpoint:  Endpoint(),
 		AccessKey: env("TEST_S3_ACCESS_KEY", "minioadmin"),
 		SecretKey: env("TEST_S3_SECRET_KEY", "minioadmin"),
-		Bucket:    "productd-test-" + randomHex(t, 8),
+		Bucket:    fmt.Sprintf("%s%d-%s", bucketPrefix, os.Getpid(), randomHex(t, 8)),
 	}
 	cfg.PublicURL = "http://" + cfg.Endpoint + "/" + cfg.Bucket
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := storage.Open(ctx, cfg)
-	if err != nil {
+	if _, err := storage.Open(ctx, cfg); err != nil {
 		t.Fatalf("create test bucket on MinIO at %s: %v\n(is MinIO running? run `scripts/services up`)", cfg.Endpoint, err)
 	}
-	t.Cleanup(func() { removeBucket(t, cfg, s) })
+	client := adminClient(t, cfg)
+	reapOnce(t, client)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := removeBucket(ctx, client, cfg.Bucket); err != nil {
+			t.Errorf("remove test bucket: %v", err)
+		}
+	})
 	return cfg
 }
 
@@ -58,26 +66,29 @@ func New(t testing.TB) *storage.Store {
 	return s
 }
 
-func removeBucket(t testing.TB, cfg storage.Config, s *storage.Store) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, prefix := range []string{storage.PrefixOriginals, storage.PrefixProducts} {
-		keys, err := s.List(ctx, prefix)
-		if err == nil {
-			err = s.Delete(ctx, keys...)
-		}
-		if err != nil {
-			t.Errorf("empty test bucket %s: %v", cfg.Bucket, err)
-			return
-		}
-	}
+// adminClient is a plain client on the test MinIO, for removing buckets
+// whatever objects they hold.
+func adminClient(t testing.TB, cfg storage.Config) *minio.Client {
+	t.Helper()
 	client, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")})
-	if err == nil {
-		err = client.RemoveBucket(ctx, cfg.Bucket)
-	}
 	if err != nil {
-		t.Errorf("remove test bucket %s: %v", cfg.Bucket, err)
+		t.Fatalf("connect to MinIO at %s: %v", cfg.Endpoint, err)
 	}
+	return client
+}
+
+// removeBucket removes bucket with every object in it, under whatever key.
+func removeBucket(ctx context.Context, client *minio.Client, bucket string) error {
+	objects := client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true})
+	for res := range client.RemoveObjects(ctx, bucket, objects, minio.RemoveObjectsOptions{}) {
+		if res.Err != nil {
+			return fmt.Errorf("empty bucket %s: %s: %w", bucket, res.ObjectName, res.Err)
+		}
+	}
+	if err := client.RemoveBucket(ctx, bucket); err != nil {
+		return fmt.Errorf("remove bucket %s: %w", bucket, err)
+	}
+	return nil
 }
 
 func randomHex(t testing.TB, n int) string {

@@ -55,9 +55,12 @@ func BenchmarkOpsAPI(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The console declares the parking log (a stream beside the parking
+	// lot); it stops before the broker's clean-up deletes it.
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go console.Run(runCtx)
+	ran := make(chan struct{})
+	go func() { console.Run(runCtx); close(ran) }()
+	defer func() { cancel(); <-ran }()
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	web.Mount(r, web.Config{Console: console, ClientAddr: func(*gin.Context) netip.Addr { return netip.MustParseAddr("127.0.0.1") }, Log: logging.Discard()})

@@ -39,7 +39,9 @@ func TestReadsTheLocalBroker(t *testing.T) {
 	}
 	name := amqptest.Prefix(t) + "q"
 	ch := amqptest.Channel(t)
-	if _, err := ch.QueueDeclare(name, false, true, false, false, nil); err != nil {
+	// Exclusive: the queue goes with the channel's connection, closed when
+	// the test ends, or when its process dies.
+	if _, err := ch.QueueDeclare(name, false, false, true, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	q, err := c.Queue(ctx, name)
