@@ -89,10 +89,16 @@ type Stats struct {
 // nodes) in the background at once. It fails only on bad settings, never because RabbitMQ is down: use
 // WaitConnected to wait for the first connection. Close it when done.
 func New(cfg Config, log *logrus.Logger) (*Broker, error) {
-	cfg, err := cfg.withDefaults()
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.ReconnectMax = max(cfg.ReconnectMax, cfg.ReconnectMin)
+	topo, err := cfg.Topology.Resolve()
 	if err != nil {
 		return nil, err
 	}
+	cfg.Topology = topo
 	addrs, err := newAddresses(cfg.URL)
 	if err != nil {
 		return nil, err

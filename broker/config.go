@@ -1,12 +1,15 @@
 package broker
 
 import (
+	"cmp"
 	"errors"
 	"time"
+
+	"github.com/productd/productd/internal/settings"
 )
 
-// Config is the broker connection's settings. Zero fields take the default
-// given in their comment.
+// Config is the broker connection's settings. URL is required; every zero
+// field takes the default its comment names.
 type Config struct {
 	// URL is the AMQP URL, e.g. amqp://guest:guest@127.0.0.1:5672/. Required.
 	// A comma-separated list of URLs names the nodes of a cluster: a
@@ -17,21 +20,24 @@ type Config struct {
 	// Topology names the exchanges and queues declared on every connection.
 	Topology Topology
 
-	// ConnectionName is shown in the management UI. Default "productd".
+	// ConnectionName is shown in the management UI. Zero means
+	// DefaultConnectionName ("productd").
 	ConnectionName string
 
-	// DialTimeout bounds one connection attempt, handshake included.
-	// Default 5s.
+	// DialTimeout bounds one connection attempt, handshake included. Zero
+	// means DefaultDialTimeout (5 s).
 	DialTimeout time.Duration
 
 	// Heartbeat is the AMQP heartbeat interval; a peer silent for three of
-	// them is taken as gone. Default 10s.
+	// them is taken as gone. Zero means DefaultHeartbeat (10 s).
 	Heartbeat time.Duration
 
 	// ReconnectMin and ReconnectMax bound the wait between connection
 	// attempts: it starts at ReconnectMin, doubles after every failure up to
 	// ReconnectMax, and carries up to 50% jitter so that many processes do
-	// not reconnect in step. Defaults 100ms and 5s.
+	// not reconnect in step; a ReconnectMax under ReconnectMin is taken as
+	// ReconnectMin. Zero means DefaultReconnectMin (100 ms) and
+	// DefaultReconnectMax (5 s).
 	ReconnectMin time.Duration
 	ReconnectMax time.Duration
 
@@ -39,7 +45,7 @@ type Config struct {
 	// the connection (Close), of a Publisher's channel (Publisher.Close), of
 	// a consumer's channel when Consume ends. Past it the close goes on
 	// without the broker, so that a shutdown finishes whatever the broker
-	// does. Zero means DefaultCloseTimeout (2s).
+	// does. Zero means DefaultCloseTimeout (2 s).
 	CloseTimeout time.Duration
 
 	// RepairDelay is how long the broker waits, once it finds part of the
@@ -50,7 +56,7 @@ type Config struct {
 	// when it is declared again within a few tens of milliseconds: they stay
 	// subscribed to nothing. Waiting lets every consumer, in every process,
 	// learn of the deletion and subscribe again. Zero means
-	// DefaultRepairDelay (1s).
+	// DefaultRepairDelay (1 s).
 	RepairDelay time.Duration
 }
 
@@ -65,39 +71,26 @@ const (
 	DefaultRepairDelay    = time.Second
 )
 
-// withDefaults returns c with its zero fields set and its topology resolved.
-func (c Config) withDefaults() (Config, error) {
+// withDefaults returns c with every zero field set to its default. The
+// topology is resolved by New, which can fail on it.
+func (c Config) withDefaults() Config {
+	c.ConnectionName = cmp.Or(c.ConnectionName, DefaultConnectionName)
+	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
+	c.Heartbeat = cmp.Or(c.Heartbeat, DefaultHeartbeat)
+	c.ReconnectMin = cmp.Or(c.ReconnectMin, DefaultReconnectMin)
+	c.ReconnectMax = cmp.Or(c.ReconnectMax, DefaultReconnectMax)
+	c.CloseTimeout = cmp.Or(c.CloseTimeout, DefaultCloseTimeout)
+	c.RepairDelay = cmp.Or(c.RepairDelay, DefaultRepairDelay)
+	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
 	if c.URL == "" {
-		return Config{}, errors.New("broker: no URL")
+		return errors.New("broker: Config.URL is required")
 	}
-	if c.ConnectionName == "" {
-		c.ConnectionName = DefaultConnectionName
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = DefaultHeartbeat
-	}
-	if c.ReconnectMin <= 0 {
-		c.ReconnectMin = DefaultReconnectMin
-	}
-	if c.ReconnectMax <= 0 {
-		c.ReconnectMax = DefaultReconnectMax
-	}
-	if c.CloseTimeout <= 0 {
-		c.CloseTimeout = DefaultCloseTimeout
-	}
-	if c.RepairDelay <= 0 {
-		c.RepairDelay = DefaultRepairDelay
-	}
-	if c.ReconnectMax < c.ReconnectMin {
-		c.ReconnectMax = c.ReconnectMin
-	}
-	topo, err := c.Topology.Resolve()
-	if err != nil {
-		return Config{}, err
-	}
-	c.Topology = topo
-	return c, nil
+	return settings.NonNegative("broker", settings.F("DialTimeout", c.DialTimeout), settings.F("Heartbeat", c.Heartbeat),
+		settings.F("ReconnectMin", c.ReconnectMin), settings.F("ReconnectMax", c.ReconnectMax),
+		settings.F("CloseTimeout", c.CloseTimeout), settings.F("RepairDelay", c.RepairDelay))
 }

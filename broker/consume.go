@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd/internal/backoff"
+	"github.com/productd/productd/internal/settings"
 )
 
 // ConsumeOptions configure Consume.
@@ -19,11 +21,12 @@ type ConsumeOptions struct {
 	Queue string
 
 	// Prefetch is how many unacknowledged deliveries the broker sends ahead
-	// (per-consumer QoS). Default 32.
+	// (per-consumer QoS). Zero means DefaultPrefetch (32).
 	Prefetch int
 
-	// Concurrency is how many handlers run at once. Default 1. It should not
-	// exceed Prefetch, or handlers sit idle.
+	// Concurrency is how many handlers run at once. Zero means
+	// DefaultConcurrency (1). It should not exceed Prefetch, or handlers sit
+	// idle.
 	Concurrency int
 
 	// ConsumerTag names the consumer in the management UI; empty lets the
@@ -31,8 +34,11 @@ type ConsumeOptions struct {
 	ConsumerTag string
 }
 
-// DefaultPrefetch is ConsumeOptions.Prefetch's default.
-const DefaultPrefetch = 32
+// Defaults of ConsumeOptions.
+const (
+	DefaultPrefetch    = 32
+	DefaultConcurrency = 1
+)
 
 // Handler processes one delivery and must ack, nack or reject it. A delivery
 // that is not acknowledged when its channel dies goes back to the queue and
@@ -63,11 +69,10 @@ func (b *Broker) Consume(ctx context.Context, opts ConsumeOptions, handle Handle
 	if opts.Queue == "" {
 		return errors.New("consume: no queue")
 	}
-	if opts.Prefetch <= 0 {
-		opts.Prefetch = DefaultPrefetch
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 1
+	opts.Prefetch = cmp.Or(opts.Prefetch, DefaultPrefetch)
+	opts.Concurrency = cmp.Or(opts.Concurrency, DefaultConcurrency)
+	if err := settings.NonNegative("broker", settings.F("Prefetch", opts.Prefetch), settings.F("Concurrency", opts.Concurrency)); err != nil {
+		return fmt.Errorf("consume: %w", err)
 	}
 	log := b.log.WithField("queue", opts.Queue)
 	for failures := 0; ; {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -127,13 +128,11 @@ type PublishStats struct {
 const DefaultConfirmTimeout = 30 * time.Second
 
 // NewPublisher returns a Publisher on b's connections. confirmTimeout bounds
-// the wait for a batch's confirmations (DefaultConfirmTimeout when zero); a
-// batch that times out closes the channel, so that the next batch does not
-// queue behind a channel the broker stopped answering on.
+// the wait for a batch's confirmations (DefaultConfirmTimeout when zero or
+// negative); a batch that times out closes the channel, so that the next
+// batch does not queue behind a channel the broker stopped answering on.
 func (b *Broker) NewPublisher(confirmTimeout time.Duration) *Publisher {
-	if confirmTimeout <= 0 {
-		confirmTimeout = DefaultConfirmTimeout
-	}
+	confirmTimeout = cmp.Or(max(confirmTimeout, 0), DefaultConfirmTimeout)
 	return &Publisher{b: b, confirmAfter: confirmTimeout, opening: make(chan struct{}, 1)}
 }
 

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -21,46 +22,50 @@ import (
 // same queues on RabbitMQ 3.10 (no default delivery limit) and 4.x (a default
 // limit of 20).
 type Topology struct {
-	// Prefix is prepended to every exchange and queue name. Default empty.
+	// Prefix is prepended to every exchange and queue name. Empty by
+	// default.
 	Prefix string
 
 	// Exchange is the durable topic exchange events are published to, with
-	// the event type as the routing key. Default "productd.events".
+	// the event type as the routing key. Zero means DefaultExchange
+	// ("productd.events").
 	Exchange string
 
 	// WorkQueue is the image worker's quorum queue, bound to Exchange with
-	// every key of RoutingKeys. Default "productd.images".
+	// every key of RoutingKeys. Zero means DefaultWorkQueue
+	// ("productd.images").
 	WorkQueue string
 
-	// RoutingKeys are the keys WorkQueue is bound with. Default: the three
-	// product event types. A message whose key is not among them is returned
+	// RoutingKeys are the keys WorkQueue is bound with. Empty means
+	// DefaultRoutingKeys(): the three product event types. A message whose key is not among them is returned
 	// to the publisher as unroutable.
 	RoutingKeys []string
 
 	// DeliveryLimit is the work queue's x-delivery-limit: a message
 	// redelivered this many times (a crashing worker, say) is dead-lettered to
-	// the parking lot. Default 10.
+	// the parking lot. Zero means DefaultDeliveryLimit (10).
 	DeliveryLimit int
 
 	// RetryExchange is the direct exchange through which the worker delays a
 	// message: the routing key picks a retry queue (see RetryRoutingKey).
-	// Default "productd.retry".
+	// Zero means DefaultRetryExchange ("productd.retry").
 	RetryExchange string
 
 	// RetryDelays are the delays of the retry queues, one queue per delay,
 	// named WorkQueue + ".retry." + the delay (e.g. "productd.images.retry.5s").
 	// A message waits in its queue for the delay, then goes back to the work
-	// queue. Default 1s, 5s, 30s, 2m, 10m.
+	// queue. Empty means DefaultRetryDelays(): 1s, 5s, 30s, 2m, 10m.
 	RetryDelays []time.Duration
 
 	// DeadLetterExchange is the fanout exchange of messages that gave up:
 	// those past the delivery limit, and those the worker publishes there
-	// itself with the reason in a header. Default "productd.dlx".
+	// itself with the reason in a header. Zero means
+	// DefaultDeadLetterExchange ("productd.dlx").
 	DeadLetterExchange string
 
 	// ParkingQueue is bound to DeadLetterExchange and keeps every message
-	// that gave up until an operator looks at it. Default
-	// "productd.images.parking".
+	// that gave up until an operator looks at it. Zero means
+	// DefaultParkingQueue ("productd.images.parking").
 	ParkingQueue string
 }
 
@@ -94,24 +99,16 @@ func DefaultRoutingKeys() []string {
 // applied to every name (Prefix is then empty, so resolving twice changes
 // nothing). It fails on a limit that RabbitMQ would refuse.
 func (t Topology) Resolve() (Topology, error) {
-	def := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-		*v = t.Prefix + *v
-	}
 	r := t
 	r.Prefix = ""
-	def(&r.Exchange, DefaultExchange)
-	def(&r.WorkQueue, DefaultWorkQueue)
-	def(&r.RetryExchange, DefaultRetryExchange)
-	def(&r.DeadLetterExchange, DefaultDeadLetterExchange)
-	def(&r.ParkingQueue, DefaultParkingQueue)
+	r.Exchange = t.Prefix + cmp.Or(t.Exchange, DefaultExchange)
+	r.WorkQueue = t.Prefix + cmp.Or(t.WorkQueue, DefaultWorkQueue)
+	r.RetryExchange = t.Prefix + cmp.Or(t.RetryExchange, DefaultRetryExchange)
+	r.DeadLetterExchange = t.Prefix + cmp.Or(t.DeadLetterExchange, DefaultDeadLetterExchange)
+	r.ParkingQueue = t.Prefix + cmp.Or(t.ParkingQueue, DefaultParkingQueue)
+	r.DeliveryLimit = cmp.Or(t.DeliveryLimit, DefaultDeliveryLimit)
 	if len(r.RoutingKeys) == 0 {
 		r.RoutingKeys = DefaultRoutingKeys()
-	}
-	if r.DeliveryLimit == 0 {
-		r.DeliveryLimit = DefaultDeliveryLimit
 	}
 	if r.DeliveryLimit < 0 {
 		return Topology{}, fmt.Errorf("topology: delivery limit %d: want a positive number", r.DeliveryLimit)

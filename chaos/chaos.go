@@ -139,8 +139,15 @@ func Run(ctx context.Context, cfg Config) (table *Table, err error) {
 	if err != nil {
 		return nil, err
 	}
-	table = &Table{Started: time.Now()}
-	defer func() { table.Duration = time.Since(table.Started) }()
+	started := time.Now()
+	table = &Table{Started: started}
+	// A run that could not start returns no table, and the error the
+	// caller must see, not a panic here.
+	defer func() {
+		if table != nil {
+			table.Duration = time.Since(started)
+		}
+	}()
 	say := func(format string, args ...any) {
 		fmt.Fprintf(cfg.Out, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}

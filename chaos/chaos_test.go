@@ -73,6 +73,15 @@ func TestRunRefusesWhatItCannotRun(t *testing.T) {
 	if _, err := chaos.Run(ctx, chaos.Config{Binary: "productd", Scenarios: []string{"meteor-strike"}}); err == nil || !strings.Contains(err.Error(), "meteor-strike") {
 		t.Errorf("an unknown scenario: %v", err)
 	}
+	// A scratch directory that cannot be made: the error comes back, no
+	// table, no panic.
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if table, err := chaos.Run(ctx, chaos.Config{Binary: "productd", Scenarios: []string{"broker-stopped"}, Root: file, Log: logging.Discard()}); err == nil || table != nil {
+		t.Errorf("a root that is a file: table %v, error %v", table, err)
+	}
 	names := map[string]bool{}
 	for _, s := range chaos.Scenarios() {
 		if names[s.Name] || s.Fault == nil || s.Title == "" {

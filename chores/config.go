@@ -2,8 +2,9 @@ package chores
 
 import (
 	"cmp"
-	"errors"
 	"time"
+
+	"github.com/productd/productd/internal/settings"
 )
 
 // Config is a Scheduler's settings.
@@ -53,16 +54,14 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// validate refuses negative settings, which River would read as "never"
-// (a negative JobTimeout, for one) or refuse late.
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults. A negative duration would read to River as
+// "never" (a negative JobTimeout, for one) or be refused late.
 func (c Config) validate() error {
-	if c.MaxWorkers < 0 {
-		return errors.New("chores: MaxWorkers must not be negative")
-	}
-	for _, d := range []time.Duration{c.JobTimeout, c.CompletedJobRetention, c.CancelledJobRetention, c.DiscardedJobRetention, c.StopTimeout} {
-		if d < 0 {
-			return errors.New("chores: durations must not be negative")
-		}
-	}
-	return nil
+	return cmp.Or(
+		settings.NonNegative("chores", settings.F("MaxWorkers", c.MaxWorkers)),
+		settings.NonNegative("chores", settings.F("JobTimeout", c.JobTimeout), settings.F("CompletedJobRetention", c.CompletedJobRetention),
+			settings.F("CancelledJobRetention", c.CancelledJobRetention), settings.F("DiscardedJobRetention", c.DiscardedJobRetention),
+			settings.F("StopTimeout", c.StopTimeout)),
+	)
 }

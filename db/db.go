@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/puddle/v2"
 
 	"github.com/productd/productd"
+	"github.com/productd/productd/internal/settings"
 )
 
 // Defaults of Config.
@@ -62,9 +63,17 @@ type Config struct {
 	StatementTimeout time.Duration
 }
 
+// withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	c.StatementTimeout = cmp.Or(c.StatementTimeout, DefaultStatementTimeout)
 	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults. Postgres itself would refuse a negative
+// statement_timeout, but only once the first connection is made.
+func (c Config) validate() error {
+	return settings.NonNegative("db", settings.F("StatementTimeout", c.StatementTimeout))
 }
 
 // Open connects a pool to databaseURL with the defaults of Config and
@@ -77,6 +86,9 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 // answers.
 func OpenConfig(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	poolCfg, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)

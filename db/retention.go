@@ -3,7 +3,6 @@ package db
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd/chores"
+	"github.com/productd/productd/internal/settings"
 	"github.com/productd/productd/logging"
 )
 
@@ -52,13 +52,22 @@ func (c KeyRetentionConfig) withDefaults() KeyRetentionConfig {
 	return c
 }
 
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c KeyRetentionConfig) validate() error {
+	return cmp.Or(
+		settings.NonNegative("idempotency key retention", settings.F("Retention", c.Retention), settings.F("Interval", c.Interval)),
+		settings.NonNegative("idempotency key retention", settings.F("Batch", c.Batch)),
+	)
+}
+
 // RegisterKeyRetention registers with s the chore that deletes the
 // idempotency keys of pool's database once they are older than
 // cfg.Retention.
 func RegisterKeyRetention(s *chores.Scheduler, pool *pgxpool.Pool, cfg KeyRetentionConfig, log *logrus.Logger) error {
 	cfg = cfg.withDefaults()
-	if cfg.Retention < 0 || cfg.Batch < 0 {
-		return errors.New("idempotency key retention: Retention and Batch must not be negative")
+	if err := cfg.validate(); err != nil {
+		return err
 	}
 	entry := log.WithField(logging.FieldComponent, "db")
 	work := func(ctx context.Context, _ *river.Job[KeyRetentionArgs]) error {

@@ -231,15 +231,12 @@ func TestReasons(t *testing.T) {
 	}
 }
 
-func TestConfigDefaults(t *testing.T) {
+func TestNewRefusesBadSettings(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	w := h.start(Config{}, nil, hooks{})
-	c := w.Config()
-	if c.MaxSide != 1024 || c.Quality != 82 || c.MaxPixels != 50_000_000 || c.MaxDownloadBytes != 25<<20 ||
-		c.Concurrency < 1 || c.Prefetch != 2*c.Concurrency || c.MessageTimeout != DefaultMessageTimeout || c.DrainTimeout != DefaultDrainTimeout ||
-		c.MaxScans != 100 || c.CompressTimeout != 10*time.Second {
-		t.Fatalf("defaults %+v", c)
+	if _, err := New(Config{Quality: 101}, h.products, h.store, w.broker, logging.Discard()); err == nil {
+		t.Fatal("a quality over 100 was accepted")
 	}
 	if _, err := New(Config{FetchAllow: []string{"10.0.0.0/40"}}, h.products, h.store, w.broker, logging.Discard()); err == nil {
 		t.Fatal("a bad allow-list was accepted")

@@ -79,6 +79,9 @@ type hooks struct {
 // store.
 func New(cfg Config, products productd.ProductService, store *storage.Store, b *broker.Broker, log *logrus.Logger) (*Worker, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	fetcher, err := fetch.New(fetch.Config{
 		Allow:        cfg.FetchAllow,
 		Timeout:      cfg.FetchTimeout,

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"image"
 	"image/png"
 	"sync"
@@ -24,18 +25,22 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd"
+	"github.com/productd/productd/internal/settings"
 )
 
-// Config sets the output and the limits. Zero fields take their defaults.
+// Config sets the output and the limits. Zero fields take their defaults;
+// negative ones, and a Quality over 100, are refused.
 type Config struct {
-	// MaxSide is the box the picture is fitted into, in pixels per side
-	// (default 1024). Smaller pictures keep their size.
+	// MaxSide is the box the picture is fitted into, in pixels per side.
+	// Smaller pictures keep their size. Zero means DefaultMaxSide (1024).
 	MaxSide int
-	// Quality is the JPEG quality, 1 to 100 (default 82). See DefaultQuality.
+	// Quality is the JPEG quality, 1 to 100. Zero means DefaultQuality
+	// (82).
 	Quality int
-	// MaxPixels bounds width × height as the header declares it (default
-	// 50 million, more than any common camera writes). It bounds the memory
-	// one image can take: see the package's benchmark notes.
+	// MaxPixels bounds width × height as the header declares it. It bounds
+	// the memory one image can take: see the package's benchmark notes.
+	// Zero means DefaultMaxPixels (50 million, more than any common camera
+	// writes).
 	MaxPixels int64
 	// MaxScans refuses a JPEG of more scans before it is decoded. Zero
 	// means DefaultMaxScans (100); see budget.go.
@@ -68,19 +73,30 @@ const (
 	DefaultTimeout = 10 * time.Second
 )
 
+// withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	if c.MaxSide <= 0 {
-		c.MaxSide = DefaultMaxSide
-	}
-	if c.Quality <= 0 || c.Quality > 100 {
-		c.Quality = DefaultQuality
-	}
-	if c.MaxPixels <= 0 {
-		c.MaxPixels = DefaultMaxPixels
-	}
-	c.MaxScans = cmp.Or(max(c.MaxScans, 0), DefaultMaxScans)
-	c.Timeout = cmp.Or(max(c.Timeout, 0), DefaultTimeout)
+	c.MaxSide = cmp.Or(c.MaxSide, DefaultMaxSide)
+	c.Quality = cmp.Or(c.Quality, DefaultQuality)
+	c.MaxPixels = cmp.Or(c.MaxPixels, DefaultMaxPixels)
+	c.MaxScans = cmp.Or(c.MaxScans, DefaultMaxScans)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	if err := cmp.Or(
+		settings.NonNegative("compress", settings.F("MaxSide", c.MaxSide), settings.F("Quality", c.Quality), settings.F("MaxScans", c.MaxScans)),
+		settings.NonNegative("compress", settings.F("MaxPixels", c.MaxPixels)),
+		settings.NonNegative("compress", settings.F("Timeout", c.Timeout)),
+	); err != nil {
+		return err
+	}
+	if c.Quality > 100 {
+		return fmt.Errorf("compress: Config.Quality is %d: it must be 1 to 100", c.Quality)
+	}
+	return nil
 }
 
 // Result is a compressed image.
@@ -118,10 +134,15 @@ type Compressor struct {
 	bufs         sync.Pool // *bytes.Buffer for encoding
 }
 
-// New returns a Compressor for cfg.
+// New returns a Compressor for cfg. It panics when a setting cannot work
+// (see Config): the imageworker refuses such a setting first.
 func New(cfg Config) *Compressor {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		panic(err)
+	}
 	startVips(cfg.Logger)
-	return &Compressor{cfg: cfg.withDefaults()}
+	return &Compressor{cfg: cfg}
 }
 
 // Config returns the compressor's configuration with its defaults filled in.

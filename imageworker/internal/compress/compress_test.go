@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/imageworker/internal/compress"
@@ -196,12 +199,40 @@ func TestConcurrentUse(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	t.Parallel()
-	cfg := compress.New(compress.Config{Quality: 101}).Config()
-	if cfg.MaxSide != compress.DefaultMaxSide || cfg.Quality != compress.DefaultQuality || cfg.MaxPixels != compress.DefaultMaxPixels {
-		t.Fatalf("defaults: %+v", cfg)
+	want := compress.Config{
+		MaxSide:   compress.DefaultMaxSide,
+		Quality:   compress.DefaultQuality,
+		MaxPixels: compress.DefaultMaxPixels,
+		MaxScans:  compress.DefaultMaxScans,
+		Timeout:   compress.DefaultTimeout,
+	}
+	if diff := cmp.Diff(want, compress.New(compress.Config{}).Config()); diff != "" {
+		t.Fatalf("defaults (-want +got):\n%s", diff)
 	}
 	if compress.PNG.ContentType() != "image/png" || compress.JPEG.Ext() != "jpg" || compress.WebP.Ext() != "webp" {
 		t.Fatal("format names")
+	}
+}
+
+func TestNewRefusesWhatCannotWork(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  compress.Config
+		want string
+	}{
+		{compress.Config{Quality: 101}, "Config.Quality"},
+		{compress.Config{MaxPixels: -1}, "Config.MaxPixels"},
+		{compress.Config{Timeout: -time.Second}, "Config.Timeout"},
+	} {
+		func() {
+			defer func() {
+				err, _ := recover().(error)
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("New(%+v) panicked with %v, want an error naming %s", tc.cfg, err, tc.want)
+				}
+			}()
+			compress.New(tc.cfg)
+		}()
 	}
 }
 

@@ -12,6 +12,7 @@
 package fetch
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -29,10 +30,11 @@ import (
 
 	"github.com/productd/productd"
 	"github.com/productd/productd/internal/netallow"
+	"github.com/productd/productd/internal/settings"
 )
 
 // Config sets the client's limits and its allow-list. Zero fields take
-// their defaults.
+// their defaults; negative ones are refused.
 type Config struct {
 	// Allow lists host names, IP addresses and CIDRs, each with an optional
 	// port, that may be fetched although the guard would refuse them: a
@@ -42,14 +44,17 @@ type Config struct {
 	// CIDR those addresses, on ports 80 and 443 unless the entry names one.
 	// Default empty.
 	Allow []string
-	// Timeout bounds a whole download, redirects and body included
-	// (default 15s).
+	// Timeout bounds a whole download, redirects and body included. Zero
+	// means DefaultTimeout (15 s).
 	Timeout time.Duration
-	// ConnectTimeout bounds one TCP connection attempt (default 5s).
+	// ConnectTimeout bounds one TCP connection attempt. Zero means
+	// DefaultConnectTimeout (5 s).
 	ConnectTimeout time.Duration
-	// MaxBytes caps the size of a download (default 25 MiB).
+	// MaxBytes caps the size of a download. Zero means DefaultMaxBytes
+	// (25 MiB).
 	MaxBytes int64
-	// MaxRedirects bounds the redirects followed (default 5).
+	// MaxRedirects bounds the redirects followed. Zero means
+	// DefaultMaxRedirects (5).
 	MaxRedirects int
 	// Resolver resolves host names; nil means the system's. Tests use it to
 	// make a public-looking name resolve to loopback.
@@ -64,6 +69,25 @@ const (
 	DefaultMaxRedirects   = 5
 )
 
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, DefaultConnectTimeout)
+	c.MaxBytes = cmp.Or(c.MaxBytes, DefaultMaxBytes)
+	c.MaxRedirects = cmp.Or(c.MaxRedirects, DefaultMaxRedirects)
+	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	return cmp.Or(
+		settings.NonNegative("fetch", settings.F("Timeout", c.Timeout), settings.F("ConnectTimeout", c.ConnectTimeout)),
+		settings.NonNegative("fetch", settings.F("MaxBytes", c.MaxBytes)),
+		settings.NonNegative("fetch", settings.F("MaxRedirects", c.MaxRedirects)),
+	)
+}
+
 // Client downloads images. It is safe for concurrent use.
 type Client struct {
 	cfg      Config
@@ -75,17 +99,9 @@ type Client struct {
 // New returns a client for cfg. An entry of Allow that netallow cannot
 // parse is an error.
 func New(cfg Config) (*Client, error) {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = DefaultConnectTimeout
-	}
-	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = DefaultMaxBytes
-	}
-	if cfg.MaxRedirects <= 0 {
-		cfg.MaxRedirects = DefaultMaxRedirects
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	allow, err := netallow.ParseList(cfg.Allow)
 	if err != nil {

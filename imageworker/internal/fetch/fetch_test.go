@@ -283,3 +283,19 @@ func fakeDNS(t *testing.T, ip string) *net.Resolver {
 		return d.DialContext(ctx, "udp", addr)
 	}}
 }
+
+func TestNewRefusesNegativeSettingsByName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  fetch.Config
+		want string
+	}{
+		{fetch.Config{Timeout: -time.Second}, "Config.Timeout"},
+		{fetch.Config{MaxBytes: -1}, "Config.MaxBytes"},
+		{fetch.Config{MaxRedirects: -1}, "Config.MaxRedirects"},
+	} {
+		if _, err := fetch.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) = %v, want an error naming %s", tc.cfg, err, tc.want)
+		}
+	}
+}
