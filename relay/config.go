@@ -14,10 +14,10 @@ type Config struct {
 	// together. Zero means DefaultBatchSize (500).
 	BatchSize int
 
-	// Concurrency is how many batches one drain keeps in flight at once,
+	// Concurrency is how many batches one drain keeps publishing at once,
 	// each in its own transaction, so that claiming and marking one batch
-	// overlap with waiting for another's confirmations. Zero means
-	// DefaultConcurrency (2).
+	// overlap with waiting for another's confirmations; each also claims
+	// its next batch while it waits. Zero means DefaultConcurrency (2).
 	Concurrency int
 
 	// MaxAttempts is how many failed publications (returned or nacked) make

@@ -43,14 +43,14 @@ func TestRoleThatFailsStopsTheOthers(t *testing.T) {
 	}
 }
 
-// A storage that is away at start does not stop the API: it serves, but
-// tells the load balancer it is not ready (uploads need the storage), and
-// only uploads fail.
+// A storage that is away at start does not stop the API: it serves, tells
+// the load balancer it is degraded (uploads need the storage, nothing else
+// does), and only uploads fail.
 func TestStorageAwayAtStartOnlyCostsUploads(t *testing.T) {
 	d := newDeployment(t)
 	t.Setenv("S3_ENDPOINT", freeAddr(t)) // nothing listens there
 	logs := d.start(t, "api")
-	if body := awaitStatus(t, logs, d.url("/readyz"), http.StatusServiceUnavailable); body != `{"status":"unavailable","unavailable":["storage"]}` {
+	if body := awaitStatus(t, logs, d.url("/readyz"), http.StatusOK); body != `{"status":"ready","degraded":["storage"]}` {
 		t.Errorf("/readyz with the storage away: %s", body)
 	}
 	await(t, logs, "the bucket set-up to be retried", func() (bool, string) {

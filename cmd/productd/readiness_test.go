@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,8 +17,9 @@ import (
 
 // Every process serves /readyz, and it checks what the process's role
 // needs, no more: Postgres always, RabbitMQ for relay and worker, the
-// storage for api (uploads) and worker; Redis away only degrades. The
-// answer names the dependency; the driver's error goes to the log.
+// storage for api (uploads) and worker; Redis away only degrades, and so do
+// RabbitMQ and the storage in a process that serves the API. The answer
+// names the dependency; the driver's error goes to the log.
 func TestReadinessFollowsEachRolesDependencies(t *testing.T) {
 	d := newDeployment(t)
 	proxies := map[string]*proxytest.Proxy{}
@@ -50,19 +53,20 @@ func TestReadinessFollowsEachRolesDependencies(t *testing.T) {
 	for _, outage := range []struct {
 		dependency string
 		down       []string // the roles it makes unready
+		degraded   []string // the roles it degrades
 	}{
-		{"rabbitmq", []string{"relay", "worker"}},
-		{"storage", []string{"api", "worker"}},
-		{"postgres", []string{"api", "relay", "worker"}},
-		{"redis", nil},
+		{"rabbitmq", []string{"relay", "worker"}, nil},
+		{"storage", []string{"worker"}, []string{"api"}},
+		{"postgres", []string{"api", "relay", "worker"}, nil},
+		{"redis", nil, []string{"api", "relay", "worker"}},
 	} {
 		proxies[outage.dependency].Cut()
 		for role := range addrs {
 			switch {
-			case outage.dependency == "redis":
-				ready(role, `{"status":"ready","degraded":["redis"]}`)
-			case strings.Contains(strings.Join(outage.down, " "), role):
+			case slices.Contains(outage.down, role):
 				ready(role, fmt.Sprintf(`{"status":"unavailable","unavailable":[%q]}`, outage.dependency))
+			case slices.Contains(outage.degraded, role):
+				ready(role, fmt.Sprintf(`{"status":"ready","degraded":[%q]}`, outage.dependency))
 			default:
 				ready(role, up)
 			}
@@ -80,4 +84,52 @@ func TestReadinessFollowsEachRolesDependencies(t *testing.T) {
 		}
 	}
 	d.stop(t, logs["api"], `"msg":"productd stopped"`)
+}
+
+// A process that serves the API stays in its load balancer while RabbitMQ
+// or the storage is away, because it still takes creates (into the outbox)
+// and reads: productd all reports them as degraded, not unavailable.
+func TestReadinessOfAllIsDegradedWithoutBrokerOrStorage(t *testing.T) {
+	d := newDeployment(t)
+	broker := amqptest.NewProxyFor(t, os.Getenv("AMQP_URL"))
+	t.Setenv("AMQP_URL", broker.URL())
+	storage := s3test.NewProxy(t)
+	t.Setenv("S3_ENDPOINT", storage.Addr())
+	logs := d.start(t, "all")
+	readyz := "http://" + d.addr + "/readyz"
+	// Until its broker connects, the process reports it degraded.
+	awaitReadyz(t, logs, readyz, `{"status":"ready"}`)
+
+	broker.Cut()
+	storage.Cut()
+	if body := awaitStatus(t, logs, readyz, http.StatusOK); body != `{"status":"ready","degraded":["rabbitmq","storage"]}` {
+		t.Errorf("/readyz with RabbitMQ and the storage away = %s, want both degraded", body)
+	}
+	// What keeps it in the load balancer: creates still answer 201.
+	images := serveImage(t, readFixture(t, "photo.jpg"))
+	p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
+		"user_id": 7, "product_name": "lamp", "product_price": 19.5,
+		"product_images": []string{images + "/photo.jpg"},
+	}))
+	broker.Restore()
+	storage.Restore()
+	awaitReadyz(t, logs, readyz, `{"status":"ready"}`)
+	// and its event, kept in the outbox meanwhile, is published once the broker is back.
+	d.checkCompressed(t, d.awaitImages(t, logs, p.ID))
+	d.stop(t, logs, `"msg":"productd stopped"`)
+}
+
+// awaitReadyz waits for url to answer 200 with want.
+func awaitReadyz(t *testing.T, logs *syncBuffer, url, want string) {
+	t.Helper()
+	client := &http.Client{Timeout: awaitTimeout}
+	await(t, logs, "GET "+url+" to answer "+want, func() (bool, string) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK && string(body) == want, fmt.Sprintf("%d %s", resp.StatusCode, body)
+	})
 }
