@@ -88,10 +88,11 @@ type Relay struct {
 
 // New returns a Relay publishing the outbox in pool's database through b.
 func New(pool *pgxpool.Pool, b *broker.Broker, cfg Config, log *logrus.Logger) (*Relay, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg.RetryMax = max(cfg.RetryMax, cfg.RetryBase)
 	r := &Relay{
 		cfg:      cfg,
 		pool:     pool,
