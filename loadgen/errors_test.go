@@ -118,7 +118,7 @@ func TestRefusalsRetriesAndListErrors(t *testing.T) {
 	rep, err := Run(context.Background(), Config{
 		BaseURL: srv.URL, Count: 6, UploadShare: -1, InvalidShare: -1,
 		PollInterval: time.Millisecond, FollowFor: 10 * time.Second, RetryFor: 10 * time.Second,
-		Progress: &progress,
+		Progress: &progress, Images: images(t),
 	})
 	if err != nil {
 		t.Fatal(err)
