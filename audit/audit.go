@@ -21,6 +21,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/productd/productd/broker"
+	"github.com/productd/productd/internal/settings"
 	"github.com/productd/productd/storage"
 )
 
@@ -51,7 +53,7 @@ type Config struct {
 
 	// AMQPURL is the broker (one URL, or the comma-separated URLs of a
 	// cluster's nodes) and ParkingQueue the parking lot's name on it.
-	// ParkingQueue zero means broker.DefaultParkingQueue.
+	// Zero ParkingQueue means broker.DefaultParkingQueue.
 	AMQPURL      string
 	ParkingQueue string
 
@@ -90,13 +92,25 @@ const (
 	DefaultMaxFindings  = 20
 )
 
+// withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
+	c.ParkingQueue = cmp.Or(c.ParkingQueue, broker.DefaultParkingQueue)
 	c.StuckAfter = cmp.Or(c.StuckAfter, DefaultStuckAfter)
 	c.PendingAfter = cmp.Or(c.PendingAfter, DefaultPendingAfter)
 	c.ObjectGrace = cmp.Or(c.ObjectGrace, DefaultObjectGrace)
 	c.RecheckAfter = cmp.Or(c.RecheckAfter, DefaultRecheckAfter)
 	c.MaxFindings = cmp.Or(c.MaxFindings, DefaultMaxFindings)
 	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	return cmp.Or(
+		settings.NonNegative("audit", settings.F("StuckAfter", c.StuckAfter), settings.F("PendingAfter", c.PendingAfter),
+			settings.F("ObjectGrace", c.ObjectGrace), settings.F("RecheckAfter", c.RecheckAfter)),
+		settings.NonNegative("audit", settings.F("MaxFindings", c.MaxFindings)),
+	)
 }
 
 // ErrNoDatabase is returned by Run without Config.DB.
@@ -110,6 +124,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, ErrNoDatabase
 	}
 	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	a := &auditor{cfg: cfg}
 	start := time.Now()
 	checks := []struct {

@@ -16,9 +16,6 @@ import (
 func (a *auditor) parked(ctx context.Context, results ...*Result) error {
 	res := results[0]
 	queue := a.cfg.ParkingQueue
-	if queue == "" {
-		queue = broker.DefaultParkingQueue
-	}
 	conn, err := dialAny(ctx, a.cfg.AMQPURL)
 	if err != nil {
 		return err

@@ -31,11 +31,13 @@ import (
 	"github.com/productd/productd"
 	"github.com/productd/productd/chores"
 	"github.com/productd/productd/db"
+	"github.com/productd/productd/internal/settings"
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/outbox"
 )
 
-// Config is the settings of a Sweeper.
+// Config is the settings of a Sweeper. Zero fields take the default in
+// their comment; negative ones are refused.
 type Config struct {
 	// StuckAfter is how long images may wait for a result with no run
 	// starting on them before they count as stuck: longer than the worker's
@@ -62,12 +64,22 @@ const (
 	DefaultInterval       = time.Minute
 )
 
+// withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	c.StuckAfter = cmp.Or(c.StuckAfter, DefaultStuckAfter)
 	c.MaxReschedules = cmp.Or(c.MaxReschedules, DefaultMaxReschedules)
 	c.Batch = cmp.Or(c.Batch, DefaultBatch)
 	c.Interval = cmp.Or(c.Interval, DefaultInterval)
 	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	return cmp.Or(
+		settings.NonNegative("imagesweep", settings.F("StuckAfter", c.StuckAfter), settings.F("Interval", c.Interval)),
+		settings.NonNegative("imagesweep", settings.F("MaxReschedules", c.MaxReschedules), settings.F("Batch", c.Batch)),
+	)
 }
 
 // Sweeper re-schedules stuck images. Create it with New.
@@ -82,9 +94,16 @@ type Sweeper struct {
 // New returns a Sweeper that finds stuck images in pool's database and
 // changes products through products, the service whose writes reach every
 // cache (the same the API writes through).
+//
+// It panics when a setting of cfg cannot work (see Config): package config
+// refuses such a setting first.
 func New(cfg Config, pool *pgxpool.Pool, products productd.ProductService, log *logrus.Logger) *Sweeper {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		panic(err)
+	}
 	return &Sweeper{
-		cfg:      cfg.withDefaults(),
+		cfg:      cfg,
 		pool:     pool,
 		find:     db.NewProductService(pool),
 		products: products,

@@ -3,9 +3,12 @@ package loadgen
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/productd/productd/internal/settings"
 )
 
 // Config is a load run's settings. BaseURL is required, and one of Count and
@@ -75,7 +78,8 @@ type Config struct {
 	// KeepProducts keeps a record of every product in the report.
 	KeepProducts bool
 
-	// Client sends the requests. Nil means a client with a 30 s timeout.
+	// Client sends the requests. Nil means a client whose requests time out
+	// after DefaultClientTimeout (30 s).
 	Client *http.Client
 }
 
@@ -89,8 +93,10 @@ const (
 	DefaultFollowFor        = 5 * time.Minute
 	DefaultPollInterval     = 250 * time.Millisecond
 	DefaultProgressInterval = time.Second
+	DefaultClientTimeout    = 30 * time.Second
 )
 
+// withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
 	c.UploadShare = cmp.Or(c.UploadShare, DefaultUploadShare)
@@ -100,21 +106,25 @@ func (c Config) withDefaults() Config {
 	c.FollowFor = cmp.Or(c.FollowFor, DefaultFollowFor)
 	c.PollInterval = cmp.Or(c.PollInterval, DefaultPollInterval)
 	c.ProgressInterval = cmp.Or(c.ProgressInterval, DefaultProgressInterval)
-	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 30 * time.Second}
-	}
+	c.Client = cmp.Or(c.Client, &http.Client{Timeout: DefaultClientTimeout})
 	return c
 }
 
-// validate checks what defaults cannot fill.
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults. UploadShare and InvalidShare may be negative
+// (none).
 func (c Config) validate() error {
 	switch {
 	case c.BaseURL == "":
-		return errors.New("loadgen: no BaseURL")
-	case c.Rate < 0, c.Count < 0, c.Duration < 0, c.Concurrency < 0, c.MaxImages < 0:
-		return errors.New("loadgen: negative Rate, Count, Duration, Concurrency or MaxImages")
+		return errors.New("loadgen: Config.BaseURL is required")
+	case c.Rate < 0:
+		return fmt.Errorf("loadgen: Config.Rate is %v: it must not be negative", c.Rate)
 	case c.UploadShare > 1 || c.InvalidShare > 1 || c.UploadShare+c.InvalidShare > 1:
-		return errors.New("loadgen: UploadShare and InvalidShare are shares of one")
+		return errors.New("loadgen: Config.UploadShare and Config.InvalidShare are shares of one")
 	}
-	return nil
+	return cmp.Or(
+		settings.NonNegative("loadgen", settings.F("Count", c.Count), settings.F("Concurrency", c.Concurrency), settings.F("MaxImages", c.MaxImages)),
+		settings.NonNegative("loadgen", settings.F("Duration", c.Duration), settings.F("RetryFor", c.RetryFor), settings.F("FollowFor", c.FollowFor),
+			settings.F("PollInterval", c.PollInterval), settings.F("ProgressInterval", c.ProgressInterval)),
+	)
 }

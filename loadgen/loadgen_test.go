@@ -104,13 +104,17 @@ func TestSummariseCountsOutcomesAndGroupsReasons(t *testing.T) {
 
 func TestConfigRefusesWhatItCannotRun(t *testing.T) {
 	t.Parallel()
-	for name, cfg := range map[string]Config{
-		"no URL":        {},
-		"negative rate": {BaseURL: "http://x", Rate: -1},
-		"shares":        {BaseURL: "http://x", UploadShare: 0.6, InvalidShare: 0.6},
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "Config.BaseURL"},
+		{Config{BaseURL: "http://x", Rate: -1}, "Config.Rate"},
+		{Config{BaseURL: "http://x", UploadShare: 0.6, InvalidShare: 0.6}, "Config.UploadShare"},
+		{Config{BaseURL: "http://x", FollowFor: -time.Second}, "Config.FollowFor"},
 	} {
-		if err := cfg.withDefaults().validate(); err == nil {
-			t.Errorf("%s: accepted", name)
+		if err := tc.cfg.withDefaults().validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("validate(%+v) = %v, want an error naming %s", tc.cfg, err, tc.want)
 		}
 	}
 	if err := (Config{BaseURL: "http://x", UploadShare: -1, InvalidShare: -1}).withDefaults().validate(); err != nil {

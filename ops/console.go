@@ -3,6 +3,7 @@ package ops
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/productd/productd/broker"
 	"github.com/productd/productd/cache"
+	"github.com/productd/productd/internal/settings"
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/ops/internal/parkinglog"
 	"github.com/productd/productd/ops/internal/rabbitmgmt"
@@ -29,8 +31,8 @@ type ImageActions interface {
 	ReplayParking(ctx context.Context, limit int) (int, error)
 }
 
-// Config is the Console's dependencies and settings. Pool and AMQPURL are
-// required.
+// Config is the Console's dependencies and settings. Pool, AMQPURL and Log
+// are required.
 type Config struct {
 	// Pool is the database of the deployment.
 	Pool *pgxpool.Pool
@@ -52,7 +54,7 @@ type Config struct {
 	// Images, when set, re-runs products' images and replays the parking
 	// lot; without it those actions answer that they are unavailable.
 	Images ImageActions
-	// Log receives one line per action.
+	// Log receives one line per action. Required.
 	Log *logrus.Logger
 
 	// StaleAfter is how old a relay's status row may be before the relay
@@ -77,12 +79,31 @@ const (
 	DefaultParkedRefresh = 2 * time.Second
 )
 
+// withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	c.StaleAfter = cmp.Or(c.StaleAfter, DefaultStaleAfter)
 	c.PileUpAge = cmp.Or(c.PileUpAge, DefaultPileUpAge)
 	c.ListLimit = cmp.Or(c.ListLimit, DefaultListLimit)
 	c.ParkedRefresh = cmp.Or(c.ParkedRefresh, DefaultParkedRefresh)
 	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	switch {
+	case c.Pool == nil:
+		return errors.New("ops: Config.Pool is required")
+	case c.AMQPURL == "":
+		return errors.New("ops: Config.AMQPURL is required")
+	case c.Log == nil:
+		return errors.New("ops: Config.Log is required")
+	}
+	return cmp.Or(
+		settings.NonNegative("ops", settings.F("StaleAfter", c.StaleAfter), settings.F("PileUpAge", c.PileUpAge),
+			settings.F("ParkedRefresh", c.ParkedRefresh)),
+		settings.NonNegative("ops", settings.F("ListLimit", c.ListLimit)),
+	)
 }
 
 // Console reads and steers one deployment. Create it with New.
@@ -104,8 +125,8 @@ type parkedSnapshot struct {
 // New returns a Console for cfg.
 func New(cfg Config) (*Console, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Pool == nil || cfg.AMQPURL == "" || cfg.Log == nil {
-		return nil, fmt.Errorf("ops: Pool, AMQPURL and Log are required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	topo := cfg.Topology
 	if cfg.Broker != nil {

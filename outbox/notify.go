@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/productd/productd/internal/settings"
 )
 
 // NotifyChannel is the Postgres channel relays LISTEN on: a notification on
@@ -40,10 +42,17 @@ type NotifierConfig struct {
 	OnError func(error)
 }
 
+// withDefaults returns c with every zero field set to its default.
 func (c NotifierConfig) withDefaults() NotifierConfig {
 	c.Interval = cmp.Or(c.Interval, DefaultNotifyInterval)
 	c.Timeout = cmp.Or(c.Timeout, DefaultNotifyTimeout)
 	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c NotifierConfig) validate() error {
+	return settings.NonNegative("outbox notifier", settings.F("Interval", c.Interval), settings.F("Timeout", c.Timeout))
 }
 
 // Notifier wakes the relays of every process after commits that wrote
@@ -64,9 +73,14 @@ type Notifier struct {
 }
 
 // NewNotifier returns a Notifier that notifies through q (a pool). It
-// sends nothing until Run runs.
+// sends nothing until Run runs. It panics when a setting of cfg cannot work
+// (see NotifierConfig).
 func NewNotifier(q Querier, cfg NotifierConfig) *Notifier {
-	return &Notifier{q: q, cfg: cfg.withDefaults(), kick: make(chan struct{}, 1)}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		panic(err)
+	}
+	return &Notifier{q: q, cfg: cfg, kick: make(chan struct{}, 1)}
 }
 
 // Wake asks for a notification and returns at once: call it after a commit

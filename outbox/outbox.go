@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,6 +71,33 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ev productd.Event) error {
 		return fmt.Errorf("insert outbox row for event %s: %w", ev.ID, err)
 	}
 	return nil
+}
+
+// productKey is how the JSON of an Event (ProductID and ProductVersion zero)
+// holds its product id and version, one after the other.
+const productKey = `"product_id":0,"product_version":0`
+
+// SplitPayload returns ev's JSON in three pieces, to be joined around its
+// product's id and version by a statement that inserts the product and the
+// event's row together, before either is known: before || id || between ||
+// version || after is the JSON Enqueue would have written. ev.ProductID and
+// ev.ProductVersion must be zero.
+func SplitPayload(ev productd.Event) (before, between, after string, err error) {
+	if ev.ProductID != 0 || ev.ProductVersion != 0 {
+		return "", "", "", fmt.Errorf("split event %s: product id and version already set", ev.ID)
+	}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return "", "", "", fmt.Errorf("encode event %s: %w", ev.ID, err)
+	}
+	// Inside a JSON string every quote is escaped, so the first match is
+	// the object's own keys.
+	i := strings.Index(string(payload), productKey)
+	if i < 0 {
+		return "", "", "", fmt.Errorf("split event %s: no %s in %s", ev.ID, productKey, payload)
+	}
+	id, version, _ := strings.Cut(productKey, ",")
+	return string(payload[:i+len(id)-1]), "," + version[:len(version)-1], string(payload[i+len(productKey):]), nil
 }
 
 // TraceContext returns the W3C traceparent and tracestate of the span in

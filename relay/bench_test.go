@@ -65,7 +65,7 @@ func BenchmarkDrainBacklog(b *testing.B) {
 	body := sampleBody(b)
 	admin := amqptest.Channel(b)
 
-	var bareRate, relayRate, bareCPU, relayCPU, relayPG []float64
+	var bareRate, relayRate, serialRate, bareCPU, relayCPU, relayPG []float64
 	measureBare := func() {
 		purge(b, admin, topo.WorkQueue)
 		cpu := imagetest.CPUTime()
@@ -73,7 +73,7 @@ func BenchmarkDrainBacklog(b *testing.B) {
 		bareCPU = append(bareCPU, perMessage(imagetest.CPUTime()-cpu, n))
 		bareRate = append(bareRate, float64(n)/took.Seconds())
 	}
-	measureRelay := func() {
+	drain := func(pipeline bool) {
 		purge(b, admin, topo.WorkQueue)
 		if _, err := pool.Exec(ctx, `TRUNCATE outbox`); err != nil {
 			b.Fatal(err)
@@ -82,15 +82,29 @@ func BenchmarkDrainBacklog(b *testing.B) {
 		if _, err := pool.Exec(ctx, `VACUUM ANALYZE outbox`); err != nil {
 			b.Fatal(err)
 		}
+		relay.SetPipeline(r, pipeline)
 		pg := backendCPU(b, pool)
 		cpu := imagetest.CPUTime()
 		published, err := r.Drain(ctx)
-		relayCPU = append(relayCPU, perMessage(imagetest.CPUTime()-cpu, n))
-		relayPG = append(relayPG, perMessage(backendCPU(b, pool)-pg, n))
 		if err != nil || published != int64(n) {
 			b.Fatalf("drained %d of %d rows: %v", published, n, err)
 		}
+		if !pipeline {
+			serialRate = append(serialRate, publishedRate(b, pool))
+			return
+		}
+		relayCPU = append(relayCPU, perMessage(imagetest.CPUTime()-cpu, n))
+		relayPG = append(relayPG, perMessage(backendCPU(b, pool)-pg, n))
 		relayRate = append(relayRate, publishedRate(b, pool))
+	}
+	// RELAY_BENCH_SERIAL adds the relay without claiming ahead (each batch
+	// claimed only once the one before it is committed), for comparison.
+	serial := os.Getenv("RELAY_BENCH_SERIAL") != ""
+	measureRelay := func() {
+		drain(true)
+		if serial {
+			drain(false)
+		}
 	}
 	for b.Loop() {
 		// Each goes first once: whatever RabbitMQ still does after a purge
@@ -105,6 +119,10 @@ func BenchmarkDrainBacklog(b *testing.B) {
 	b.ReportMetric(bareMean, "bare_msgs/s")
 	b.ReportMetric(relayMean, "relay_rows/s")
 	b.ReportMetric(100*relayMean/bareMean, "relay_%_of_bare")
+	if serial {
+		b.ReportMetric(mean(serialRate), "serial_rows/s")
+		b.ReportMetric(100*mean(serialRate)/bareMean, "serial_%_of_bare")
+	}
 	b.ReportMetric(mean(bareCPU), "bare_cpu_µs/msg")
 	b.ReportMetric(mean(relayCPU), "relay_cpu_µs/row")
 	b.ReportMetric(mean(relayPG), "relay_pg_cpu_µs/row")

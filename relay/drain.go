@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
@@ -31,8 +32,14 @@ const readyTimeout = 5 * time.Second
 // unanswered; the rows concerned stay pending, their attempts untouched.
 // Drains may run concurrently, here and in other processes.
 //
+// While a full batch waits for its confirmations, the next one is claimed
+// in a transaction of its own, so that the broker is never left waiting for
+// a claim's round trips between two batches (a pause that commits meanwhile
+// lets that batch finish, as one under way).
+//
 // When ctx ends, the batches in flight still finish (abandoning one would
-// only turn its confirmed messages into duplicates); no new one starts.
+// only turn its confirmed messages into duplicates); no new one starts, and
+// a batch claimed ahead goes back untouched.
 func (r *Relay) Drain(ctx context.Context) (int64, error) {
 	if !r.maint.running() {
 		return 0, nil // paused for maintenance: the rows wait
@@ -53,11 +60,34 @@ func (r *Relay) Drain(ctx context.Context) (int64, error) {
 	var pump func() error
 	pump = func() error {
 		defer pumps.Add(-1)
-		for gctx.Err() == nil {
-			n, more, err := r.batch(gctx)
+		next, err := r.claim(gctx)
+		for next != nil {
+			cur := next
+			next = nil
+			// A full batch says more rows are due: claim the next one while
+			// this one waits for its confirmations, so that the broker gets
+			// it as soon as it has answered for this one, not a claim's
+			// round trips later.
+			var ahead chan claimResult
+			if r.pipeline && len(cur.rows) == r.cfg.BatchSize {
+				ahead = make(chan claimResult, 1)
+				go func() {
+					c, err := r.claim(gctx)
+					ahead <- claimResult{c, err}
+				}()
+			}
+			n, more, ferr := r.finish(gctx, cur)
 			total.Add(n)
-			if err != nil || !more {
-				return err
+			if ahead != nil {
+				res := <-ahead
+				next, err = res.c, res.err
+			} else if ferr == nil && more && gctx.Err() == nil {
+				next, err = r.claim(gctx)
+			}
+			if ferr != nil || !more || gctx.Err() != nil {
+				// Rows claimed ahead go back as they were.
+				r.abandon(gctx, next)
+				return ferr
 			}
 			// A full batch: there is a backlog, worth another transaction.
 			if pumps.Add(1) <= int32(r.cfg.Concurrency) {
@@ -66,7 +96,7 @@ func (r *Relay) Drain(ctx context.Context) (int64, error) {
 				pumps.Add(-1)
 			}
 		}
-		return nil
+		return err
 	}
 	pumps.Add(1)
 	g.Go(pump)
@@ -78,48 +108,80 @@ func (r *Relay) Drain(ctx context.Context) (int64, error) {
 	return total.Load(), err
 }
 
-// batch claims, publishes and marks one batch in one transaction. more
-// reports a full batch: there may be more rows due.
-func (r *Relay) batch(ctx context.Context) (published int64, more bool, err error) {
+// claimed is a batch whose rows its transaction has claimed, not yet
+// published.
+type claimed struct {
+	tx    pgx.Tx
+	rows  []outbox.Row
+	start time.Time
+}
+
+type claimResult struct {
+	c   *claimed
+	err error
+}
+
+// claim begins a batch's transaction and claims up to Config.BatchSize rows
+// in it. It returns nil, the transaction rolled back, when there is nothing
+// to publish: no row due, the relay paused, or an error.
+func (r *Relay) claim(ctx context.Context) (*claimed, error) {
 	if !r.maint.running() {
-		return 0, false, nil // paused for maintenance: the rows wait
+		return nil, nil // paused for maintenance: the rows wait
 	}
 	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
-	err = r.pub.Ready(readyCtx)
+	err := r.pub.Ready(readyCtx)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, false, ctx.Err()
+			return nil, ctx.Err()
 		}
-		return 0, false, fmt.Errorf("%w: %w", ErrBrokerUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrBrokerUnavailable, err)
 	}
 
 	start := time.Now()
-	tx, err := r.pool.Begin(ctx)
+	// The batch's commit need not wait for its WAL to reach the disk: a
+	// crash can lose only the marks, never an event, and a lost mark makes
+	// the row pending again, published once more (delivery is at least
+	// once). Not waiting keeps each batch's turn short. The setting goes
+	// with the BEGIN, in the same round trip.
+	tx, err := r.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit = off"})
 	if err != nil {
-		return 0, false, fmt.Errorf("begin relay transaction: %w", err)
+		return nil, fmt.Errorf("begin relay transaction: %w", err)
 	}
+	c := &claimed{tx: tx, start: start}
+	if paused, err := r.pausedNow(ctx, tx); err != nil || paused {
+		r.abandon(ctx, c)
+		return nil, err
+	}
+	c.rows, err = outbox.Claim(ctx, tx, r.cfg.BatchSize)
+	if err != nil || len(c.rows) == 0 {
+		r.abandon(ctx, c)
+		return nil, err
+	}
+	return c, nil
+}
+
+// abandon rolls back c's transaction, if there is one: its rows are pending
+// again, as they were.
+func (r *Relay) abandon(ctx context.Context, c *claimed) {
+	if c == nil {
+		return
+	}
+	wctx, stop := r.finishing(ctx)
+	defer stop()
+	r.bounded(wctx, c.tx.Rollback) //nolint:errcheck // the rows are pending again either way once the connection goes
+}
+
+// finish publishes c's rows, records what the broker said of each and
+// commits. more reports a full batch: there may be more rows due.
+func (r *Relay) finish(ctx context.Context, c *claimed) (published int64, more bool, err error) {
+	tx, rows, start := c.tx, c.rows, c.start
 	// From here on the batch finishes even if ctx ends, unless the relay
 	// halts, and each step that records its outcome is bounded.
 	wctx, stop := r.finishing(ctx)
 	defer stop()
 	defer r.bounded(wctx, tx.Rollback) //nolint:errcheck // a no-op after Commit
 
-	// The batch's commit need not wait for its WAL to reach the disk: a
-	// crash can lose only the marks, never an event, and a lost mark makes
-	// the row pending again, published once more (delivery is at least
-	// once). Not waiting keeps each batch's turn short.
-	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-		return 0, false, fmt.Errorf("relay transaction settings: %w", err)
-	}
-	if paused, err := r.pausedNow(ctx, tx); err != nil || paused {
-		return 0, false, err
-	}
-
-	rows, err := outbox.Claim(ctx, tx, r.cfg.BatchSize)
-	if err != nil || len(rows) == 0 {
-		return 0, false, err
-	}
 	msgs := make([]broker.Message, len(rows))
 	observed := make([]func(broker.Result), len(rows))
 	for i, row := range rows {

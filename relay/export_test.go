@@ -19,3 +19,6 @@ func Pool(r *Relay) *pgxpool.Pool { return r.pool }
 
 // HeldBatches returns how many batches r's maintenance switch held back.
 func HeldBatches(r *Relay) int64 { return r.maint.held.Load() }
+
+// SetPipeline turns claiming the next batch ahead on or off (on in New).
+func SetPipeline(r *Relay, on bool) { r.pipeline = on }

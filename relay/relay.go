@@ -77,6 +77,10 @@ type Relay struct {
 	// and the marking of the rows; an error aborts the batch as a crash
 	// would.
 	afterPublish func(ctx context.Context, rows int) error
+	// pipeline claims a full batch's successor while it awaits its
+	// confirmations (see Drain); off only in benchmarks, to measure what
+	// that gains.
+	pipeline bool
 	// onConfirmed, when set (by benchmarks), receives the event ids of each
 	// batch's confirmed rows once they are marked.
 	onConfirmed func(eventIDs []string)
@@ -84,17 +88,19 @@ type Relay struct {
 
 // New returns a Relay publishing the outbox in pool's database through b.
 func New(pool *pgxpool.Pool, b *broker.Broker, cfg Config, log *logrus.Logger) (*Relay, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg.RetryMax = max(cfg.RetryMax, cfg.RetryBase)
 	r := &Relay{
-		cfg:    cfg,
-		pool:   pool,
-		broker: b,
-		pub:    b.NewPublisher(cfg.ConfirmTimeout),
-		log:    log.WithField(logging.FieldComponent, "relay"),
-		wake:   make(chan struct{}, 1),
+		cfg:      cfg,
+		pool:     pool,
+		broker:   b,
+		pub:      b.NewPublisher(cfg.ConfirmTimeout),
+		log:      log.WithField(logging.FieldComponent, "relay"),
+		wake:     make(chan struct{}, 1),
+		pipeline: true,
 	}
 	r.halt, r.haltNow = context.WithCancel(context.Background())
 	return r, nil

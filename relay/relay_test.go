@@ -24,9 +24,17 @@ func TestNewRefusesBadSettings(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	b := brokerFor(t, "", broker.Topology{})
-	for _, cfg := range []relay.Config{{BatchSize: -1}, {MaxAttempts: -1}, {RetryBase: -time.Second}, {PublishedRetention: -1}} {
-		if _, err := relay.New(pool, b, cfg, logging.Discard()); err == nil {
-			t.Errorf("New accepted %+v", cfg)
+	for _, tc := range []struct {
+		cfg  relay.Config
+		want string
+	}{
+		{relay.Config{BatchSize: -1}, "Config.BatchSize"},
+		{relay.Config{MaxAttempts: -1}, "Config.MaxAttempts"},
+		{relay.Config{RetryBase: -time.Second}, "Config.RetryBase"},
+		{relay.Config{PublishedRetention: -1}, "Config.PublishedRetention"},
+	} {
+		if _, err := relay.New(pool, b, tc.cfg, logging.Discard()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) = %v, want an error naming %s", tc.cfg, err, tc.want)
 		}
 	}
 }
@@ -272,7 +280,7 @@ func TestConnectionDroppedMidBatchLeavesUnconfirmedRowsPending(t *testing.T) {
 	const n = 50
 	backlog(t, pool, n, nil)
 	// From now on nothing comes back from the broker: no confirmation.
-	proxy.AddToxic(`{"name":"mute","type":"timeout","stream":"downstream","attributes":{"timeout":0}}`)
+	proxy.Blackhole("mute")
 
 	done := make(chan error, 1)
 	go func() { _, err := r.Drain(context.Background()); done <- err }()

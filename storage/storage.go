@@ -12,6 +12,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,10 +23,12 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/productd/productd"
+	"github.com/productd/productd/internal/settings"
 )
 
 // Config is how to reach the bucket and how its objects are addressed from
-// outside. The zero value of each optional field means its default.
+// outside. Endpoint, Bucket and PublicURL are required; the zero value of
+// each other numeric field means its default, and a negative one is refused.
 type Config struct {
 	// Endpoint is host:port of the S3 API, for example 127.0.0.1:9000.
 	Endpoint string
@@ -39,13 +42,41 @@ type Config struct {
 	// http://127.0.0.1:9000/productd (path-style) or a CDN's address. An
 	// object's URL is PublicURL + "/" + its key.
 	PublicURL string
-	// MaxRetries bounds the S3 client's own retries of one request
-	// (default 2). The image worker retries whole messages with growing
-	// delays, so a long retry loop here would only hide an outage.
+	// MaxRetries bounds the S3 client's own retries of one request. The
+	// image worker retries whole messages with growing delays, so a long
+	// retry loop here would only hide an outage. Zero means
+	// DefaultMaxRetries (2).
 	MaxRetries int
 	// Timeout bounds one request that the caller's context does not bound
-	// more tightly (default 30s).
+	// more tightly. Zero means DefaultTimeout (30 s).
 	Timeout time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxRetries = 2
+	DefaultTimeout    = 30 * time.Second
+)
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	c.MaxRetries = cmp.Or(c.MaxRetries, DefaultMaxRetries)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
+	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	for _, f := range []struct{ name, value string }{{"Endpoint", c.Endpoint}, {"Bucket", c.Bucket}, {"PublicURL", c.PublicURL}} {
+		if f.value == "" {
+			return fmt.Errorf("storage: Config.%s is required", f.name)
+		}
+	}
+	return cmp.Or(
+		settings.NonNegative("storage", settings.F("MaxRetries", c.MaxRetries)),
+		settings.NonNegative("storage", settings.F("Timeout", c.Timeout)),
+	)
 }
 
 // Store reads and writes the objects of one bucket. It is safe for
@@ -74,14 +105,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // New returns a Store for cfg without contacting the server.
 func New(cfg Config) (*Store, error) {
-	if cfg.Endpoint == "" || cfg.Bucket == "" || cfg.PublicURL == "" {
-		return nil, errors.New("storage: Endpoint, Bucket and PublicURL are required")
-	}
-	if cfg.MaxRetries <= 0 {
-		cfg.MaxRetries = 2
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/productd/productd/internal/settings"
 	"github.com/productd/productd/logging"
 )
 
@@ -54,13 +55,18 @@ const (
 	DefaultCacheFor    = 5 * time.Second
 )
 
+// withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	c.ServiceName = cmp.Or(c.ServiceName, DefaultServiceName)
 	c.CacheFor = cmp.Or(c.CacheFor, DefaultCacheFor)
-	if c.Log == nil {
-		c.Log = logging.Discard()
-	}
+	c.Log = cmp.Or(c.Log, logging.Discard())
 	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	return settings.NonNegative("telemetry", settings.F("CacheFor", c.CacheFor))
 }
 
 // Telemetry is one process's metrics registry and tracer provider. Create it
@@ -101,6 +107,9 @@ const tracerName = "github.com/productd/productd"
 // made until the first spans are exported.
 func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	t := &Telemetry{cfg: cfg, reg: prometheus.NewRegistry(), propagator: propagation.TraceContext{}}
 	t.register(
 		collectors.NewGoCollector(),

@@ -320,3 +320,11 @@ func expectSamples(t *testing.T, tel *telemetry.Telemetry, samples []sample) {
 		}
 	}
 }
+
+func TestNewRefusesANegativeCacheFor(t *testing.T) {
+	t.Parallel()
+	_, err := telemetry.New(context.Background(), telemetry.Config{CacheFor: -time.Second})
+	if err == nil || !strings.Contains(err.Error(), "Config.CacheFor") {
+		t.Fatalf("New with a negative CacheFor: %v, want an error naming Config.CacheFor", err)
+	}
+}

@@ -23,11 +23,13 @@ import (
 	"github.com/productd/productd"
 	"github.com/productd/productd/chores"
 	"github.com/productd/productd/db"
+	"github.com/productd/productd/internal/settings"
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/storage"
 )
 
-// Config is the settings of a Store.
+// Config is the settings of a Store. Zero fields take the default in their
+// comment; negative ones are refused.
 type Config struct {
 	// AbandonAfter is how long an upload may stay staged or released before Sweep
 	// removes it: longer than any request between storing a file and
@@ -53,12 +55,23 @@ const (
 	DefaultReleaseTimeout = 10 * time.Second
 )
 
+// withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	c.AbandonAfter = cmp.Or(c.AbandonAfter, DefaultAbandonAfter)
 	c.SweepBatch = cmp.Or(c.SweepBatch, DefaultSweepBatch)
 	c.SweepInterval = cmp.Or(c.SweepInterval, DefaultSweepInterval)
 	c.ReleaseTimeout = cmp.Or(c.ReleaseTimeout, DefaultReleaseTimeout)
 	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	return cmp.Or(
+		settings.NonNegative("uploads", settings.F("AbandonAfter", c.AbandonAfter), settings.F("SweepInterval", c.SweepInterval),
+			settings.F("ReleaseTimeout", c.ReleaseTimeout)),
+		settings.NonNegative("uploads", settings.F("SweepBatch", c.SweepBatch)),
+	)
 }
 
 // Store records uploads in pool's database and keeps their files in
@@ -70,9 +83,14 @@ type Store struct {
 	log     *logrus.Entry
 }
 
-// New returns a Store.
+// New returns a Store. It panics when a setting of cfg cannot work (see
+// Config): package config refuses such a setting first.
 func New(cfg Config, pool *pgxpool.Pool, objects *storage.Store, log *logrus.Logger) *Store {
-	return &Store{cfg: cfg.withDefaults(), pool: pool, objects: objects, log: log.WithField(logging.FieldComponent, "uploads")}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		panic(err)
+	}
+	return &Store{cfg: cfg, pool: pool, objects: objects, log: log.WithField(logging.FieldComponent, "uploads")}
 }
 
 // PutOriginal records an upload of contentType, one of the accepted image

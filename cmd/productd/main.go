@@ -93,6 +93,22 @@ type app struct {
 	chores *chores.Scheduler
 	// relay publishes the outbox; set when the process has the relay role.
 	relay *relay.Relay
+	// servesAPI is set when the process has the api role: see need.
+	servesAPI bool
+}
+
+// need registers check for a dependency the process's roles use. In a
+// process that serves the API, RabbitMQ and the storage only degrade it:
+// its creates go to the outbox whatever the broker does and only uploads
+// need the storage, so taking the process out of its load balancer would
+// turn a broker or storage outage into an API outage. Postgres is always
+// required, and elsewhere every dependency is.
+func (a *app) need(name string, check api.Check) {
+	if a.servesAPI && name != "postgres" {
+		a.checks.AddOptional(name, check)
+		return
+	}
+	a.checks.Add(name, check)
 }
 
 // roles are the parts of productd a process can run; "all" runs every one.
@@ -204,9 +220,10 @@ func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd stri
 
 	// Readiness is what the roles need: Postgres always, the storage for
 	// uploads (api) and compressed images (worker), RabbitMQ for relay and
-	// worker, each registered by the part that uses it; Redis only degrades.
-	a := &app{cfg: cfg, log: log, pool: pool, checks: &api.Checks{}, tel: tel}
-	a.checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	// worker, each registered by the part that uses it (see need); Redis
+	// only degrades.
+	a := &app{cfg: cfg, log: log, pool: pool, checks: &api.Checks{}, tel: tel, servesAPI: has("api")}
+	a.need("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
 	if has("relay") {
 		closeRelay, err := setupRelay(a)
 		if err != nil {
@@ -228,7 +245,7 @@ func serve(ctx context.Context, cfg *config.Config, log *logrus.Logger, cmd stri
 	if err := setupCache(ctx, a, a.cfg.CacheLocal && has("api")); err != nil {
 		return err
 	}
-	if has("worker") {
+	if has("worker") && !a.servesAPI {
 		// runWorker connects its broker once the roles start.
 		a.checks.Expect("rabbitmq")
 	}

@@ -32,7 +32,7 @@ func setupRelay(a *app) (closeBroker func(), err error) {
 	}
 	a.tel.RelayState(r.Stats)
 	a.relay = r
-	a.checks.Add("rabbitmq", brokerCheck(b))
+	a.need("rabbitmq", brokerCheck(b))
 	return func() { b.Close() }, nil
 }
 

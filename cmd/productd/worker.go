@@ -30,7 +30,7 @@ func runWorker(ctx context.Context, a *app) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer b.Close()
-	a.checks.Add("rabbitmq", brokerCheck(b))
+	a.need("rabbitmq", brokerCheck(b))
 	a.tel.Broker("worker", b)
 	a.tel.Queues(b)
 	w, err := imageworker.New(imageworker.Config{
@@ -59,7 +59,7 @@ func setupStorage(ctx context.Context, a *app, ready bool) error {
 	}
 	a.originals = uploads.New(uploads.Config{}, a.pool, store, a.log)
 	if ready {
-		a.checks.Add("storage", store.Check)
+		a.need("storage", store.Check)
 		go ensureBucket(ctx, a, store)
 	}
 	return nil

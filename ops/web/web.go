@@ -7,6 +7,7 @@ package web
 import (
 	"cmp"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/sirupsen/logrus"
 
+	"github.com/productd/productd/internal/settings"
 	"github.com/productd/productd/logging"
 	"github.com/productd/productd/ops"
 )
@@ -47,6 +49,24 @@ type Config struct {
 // DefaultRefreshSeconds is the page's refresh period.
 const DefaultRefreshSeconds = 2
 
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	c.RefreshSeconds = cmp.Or(c.RefreshSeconds, DefaultRefreshSeconds)
+	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	switch {
+	case c.ClientAddr == nil:
+		return errors.New("ops web: Config.ClientAddr is required")
+	case c.Log == nil:
+		return errors.New("ops web: Config.Log is required")
+	}
+	return settings.NonNegative("ops web", settings.F("RefreshSeconds", c.RefreshSeconds))
+}
+
 // Paths of the console.
 const (
 	PagePath    = "/ops"
@@ -62,9 +82,13 @@ type handler struct {
 	assets http.Handler
 }
 
-// Mount adds the console's routes to r.
+// Mount adds the console's routes to r. It panics when a setting of cfg
+// cannot work (see Config.validate), as api.NewServer does.
 func Mount(r gin.IRouter, cfg Config) {
-	cfg.RefreshSeconds = cmp.Or(cfg.RefreshSeconds, DefaultRefreshSeconds)
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		panic(err)
+	}
 	assets, err := fs.Sub(files, "assets")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time

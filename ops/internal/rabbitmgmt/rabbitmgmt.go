@@ -16,6 +16,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/productd/productd/internal/settings"
 )
 
 // DefaultPort is the management plugin's port.
@@ -38,9 +40,16 @@ type Config struct {
 	Timeout time.Duration
 }
 
+// withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	return c
+}
+
+// validate returns an error that names the first setting of c that cannot
+// work; c has its defaults.
+func (c Config) validate() error {
+	return settings.NonNegative("management API", settings.F("Timeout", c.Timeout))
 }
 
 // Client asks one broker's management API.
@@ -52,9 +61,13 @@ type Client struct {
 	client *http.Client
 }
 
-// New returns a Client for cfg. It fails only on URLs it cannot parse.
+// New returns a Client for cfg. It fails only on URLs it cannot parse and
+// a negative Timeout.
 func New(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	uri, err := amqp.ParseURI(cfg.AMQPURL)
 	if err != nil {
 		return nil, fmt.Errorf("management API: parse AMQP URL: %w", err)
