@@ -40,7 +40,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	logs := d.start(b, "all")
 	d.awaitReady(b, logs)
 	imageURL := serveImage(b, photo) + "/photo.jpg"
-	db, err := pgx.Connect(context.Background(), os.Getenv("DATABASE_URL"))
+	db, err := pgx.Connect(context.Background(), d.getenv("DATABASE_URL"))
 	if err != nil {
 		b.Fatal(err)
 	}
