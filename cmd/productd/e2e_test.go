@@ -601,14 +601,20 @@ func decodeProduct(t testing.TB, resp *http.Response) *productd.Product {
 // logs after awaitTimeout.
 func await(t testing.TB, logs *syncBuffer, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(awaitTimeout)
+	awaitFor(t, logs, awaitTimeout, what, cond)
+}
+
+// awaitFor is await with a bound of its own.
+func awaitFor(t testing.TB, logs *syncBuffer, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		ok, last := cond()
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s; last: %s\nlogs:\n%s", awaitTimeout, what, last, logs)
+			t.Fatalf("waited %v for %s; last: %s\nlogs:\n%s", timeout, what, last, logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
