@@ -124,7 +124,7 @@ bench-quick: deps services ## Shorter runs of every benchmark, for a look (~4 mi
 # `services` installs the Debian packages and builds MinIO when missing.
 CHAOS_FLAGS ?=
 .PHONY: chaos
-chaos: deps services build ## Chaos suite: every fault, 2,000 products each, against private services; prints the table (~45 min)
+chaos: deps services build ## Chaos suite: every fault, 2,000 products each, against private services; prints the table (35–45 min)
 	$(GO) run ./cmd/chaos -productd $(BIN) -logs .data/chaos/logs -json .data/chaos/table.json $(CHAOS_FLAGS)
 
 .PHONY: chaos-short

@@ -102,26 +102,64 @@ func TestDocumentLinksAndPathsExist(t *testing.T) {
 // Package rows of docs/ARCHITECTURE.md: a first cell holding one code span.
 var packageRow = regexp.MustCompile("(?m)^\\| `([^`]+)`[^|]*\\|")
 
-func TestTheArchitectureTableNamesRealPackages(t *testing.T) {
-	t.Parallel()
+// architecturePackages returns the packages the rows of
+// docs/ARCHITECTURE.md's Packages table name, in order.
+func architecturePackages(t *testing.T) []string {
+	t.Helper()
 	text, err := os.ReadFile("docs/ARCHITECTURE.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, table, _ := bytes.Cut(text, []byte("\n## Packages\n"))
 	table, _, _ = bytes.Cut(table, []byte("\n## "))
-	rows := packageRow.FindAllSubmatch(table, -1)
-	if len(rows) < 10 {
-		t.Fatalf("found %d package rows in docs/ARCHITECTURE.md's Packages section", len(rows))
+	var names []string
+	for _, row := range packageRow.FindAllSubmatch(table, -1) {
+		names = append(names, string(row[1]))
 	}
-	for _, row := range rows {
-		dir := string(row[1])
+	if len(names) < 10 {
+		t.Fatalf("found %d package rows in docs/ARCHITECTURE.md's Packages section", len(names))
+	}
+	return names
+}
+
+func TestTheArchitectureTableNamesRealPackages(t *testing.T) {
+	t.Parallel()
+	for _, name := range architecturePackages(t) {
+		dir := name
 		if dir == "productd" {
 			dir = "." // the root package
 		}
 		goFiles, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 		if len(goFiles) == 0 {
-			t.Errorf("docs/ARCHITECTURE.md lists package %s; there is no Go package at %s", row[1], dir)
+			t.Errorf("docs/ARCHITECTURE.md lists package %s; there is no Go package at %s", name, dir)
+		}
+	}
+}
+
+// TestTheArchitectureTableNamesEveryPackage is the other direction: a
+// package without a row is one a reader cannot find its job for.
+func TestTheArchitectureTableNamesEveryPackage(t *testing.T) {
+	t.Parallel()
+	listed := map[string]bool{}
+	for _, name := range architecturePackages(t) {
+		listed[name] = true
+	}
+	packages := map[string]bool{}
+	for _, path := range repoFiles(t) {
+		if filepath.Ext(path) == ".go" && !strings.HasSuffix(path, "_test.go") {
+			packages[filepath.ToSlash(filepath.Dir(path))] = true
+		}
+	}
+	if len(packages) < 10 {
+		t.Fatalf("found %d packages", len(packages))
+	}
+	for dir := range packages {
+		name := dir
+		if dir == "." {
+			name = "productd"
+		}
+		if !listed[name] {
+			t.Errorf("package %s has no row in docs/ARCHITECTURE.md's Packages table", name)
 		}
 	}
 }

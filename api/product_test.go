@@ -11,11 +11,18 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/productd/productd"
 )
 
 // seedBody is the request body of the seed service's README, byte for byte.
 const seedBody = `{"user_id":1,"product_name":"Laptop","product_description":"A fast laptop","product_images":["http://example.com/image1.jpg","http://example.com/image2.jpg"],"product_price":100.00}`
+
+// ignoreIDAndTimes leaves out of a comparison of products what the
+// database assigns.
+var ignoreIDAndTimes = cmpopts.IgnoreFields(productd.Product{}, "ID", "CreatedAt", "UpdatedAt")
 
 func TestCreateSeedBody(t *testing.T) {
 	t.Parallel()
@@ -28,10 +35,15 @@ func TestCreateSeedBody(t *testing.T) {
 	if got, want := rec.Header().Get("Location"), "/products/"+strconv.FormatInt(p.ID, 10); got != want {
 		t.Errorf("Location = %q, want %q", got, want)
 	}
-	if p.UserID != 1 || p.Name != "Laptop" || p.Description != "A fast laptop" || p.Price != 10000 ||
-		len(p.Images) != 2 || p.Images[1] != "http://example.com/image2.jpg" ||
-		len(p.CompressedImages) != 0 || p.ImageStatus != productd.ImageStatusPending || p.Version != 1 {
-		t.Errorf("created %+v", p)
+	want := productd.Product{
+		UserID: 1, Name: "Laptop", Description: "A fast laptop", Price: 10000,
+		Images:           []string{"http://example.com/image1.jpg", "http://example.com/image2.jpg"},
+		CompressedImages: []string{},
+		ImageStatus:      productd.ImageStatusPending,
+		Version:          1,
+	}
+	if diff := cmp.Diff(want, p, ignoreIDAndTimes); diff != "" {
+		t.Errorf("created (-want +got):\n%s", diff)
 	}
 	// The seed's field names are in the JSON, not only in our struct tags.
 	for _, field := range []string{`"user_id":1`, `"product_name":"Laptop"`, `"product_price":100.00`, `"compressed_product_images":[]`, `"image_status":"pending"`} {
@@ -125,9 +137,10 @@ func TestUpdateProduct(t *testing.T) {
 		t.Fatalf("PATCH = %d %s", rec.Code, rec.Body)
 	}
 	got := decode[productd.Product](t, rec)
-	if got.Name != "Laptop Pro" || got.Price != 12050 || got.Description != p.Description || got.Version != 2 ||
-		got.ImageStatus != productd.ImageStatusPending || len(got.Images) != 2 {
-		t.Errorf("after PATCH: %+v", got)
+	want := p
+	want.Name, want.Price, want.Version = "Laptop Pro", 12050, 2
+	if diff := cmp.Diff(want, got, ignoreIDAndTimes); diff != "" {
+		t.Errorf("after PATCH (-want +got):\n%s", diff)
 	}
 	if n := h.count("outbox"); n != 1 {
 		t.Errorf("outbox rows after a PATCH without images = %d, want 1", n)

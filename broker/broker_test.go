@@ -148,7 +148,7 @@ func TestPublisherReportsUnknownWhenTheConnectionDiesBeforeTheConfirms(t *testin
 		t.Fatal(err)
 	}
 	// Nothing comes back from the broker, and the connection is cut.
-	proxy.AddToxic(`{"name":"mute","type":"timeout","stream":"downstream","attributes":{"timeout":0}}`)
+	proxy.Blackhole("mute")
 
 	msgs := []broker.Message{message(topo.Exchange, topo.RoutingKeys[0], "a"), message(topo.Exchange, topo.RoutingKeys[0], "b")}
 	done := make(chan []broker.Result)
@@ -177,7 +177,7 @@ func TestPublisherTimesOutAndStartsAFreshChannel(t *testing.T) {
 	if err := pub.Ready(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	proxy.AddToxic(`{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":600000}}`)
+	proxy.AddLatency("slow", 600_000)
 	r := pub.Publish(context.Background(), []broker.Message{message(topo.Exchange, topo.RoutingKeys[0], "late")})
 	if r[0].Outcome != broker.TimedOut || !errors.Is(r[0].Err, broker.ErrUnconfirmed) || !r[0].Unanswered() {
 		t.Fatalf("late confirm: %v %v", r[0].Outcome, r[0].Err)

@@ -67,7 +67,7 @@ func TestAnUnroutableMessageIsNeverReportedConfirmedOnTheTimeoutPath(t *testing.
 	// The answers (a return and an ack each, about 250 bytes) trickle back
 	// at about 2,000 messages a second, so that the timeout falls among
 	// them whatever the machine's load.
-	proxy.AddToxic(`{"name":"narrow","type":"bandwidth","stream":"downstream","attributes":{"rate":500}}`)
+	proxy.LimitBandwidth("narrow", 500)
 	pub := b.NewPublisher(2 * time.Second)
 	defer pub.Close()
 	if err := pub.Ready(context.Background()); err != nil {

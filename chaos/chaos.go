@@ -156,6 +156,10 @@ func Run(ctx context.Context, cfg Config) (table *Table, err error) {
 		return nil, err
 	}
 	defer func() {
+		// The scenarios' objects, databases and queues are tens of
+		// thousands of files: removing them takes minutes on a busy
+		// machine, which would otherwise look like a hang.
+		say("stopping the private services and removing %s", dir.Path())
 		if cerr := dir.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("chaos: clean up: %w", cerr)
 		}

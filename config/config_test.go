@@ -1,11 +1,15 @@
 package config_test
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/productd/productd/config"
 )
@@ -33,14 +37,15 @@ func TestDefaults(t *testing.T) {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		ShutdownTimeout: 30 * time.Second,
+		ImageSweepAfter: time.Hour,
+		CacheLocal:      true,
+		CachePrefix:     "productd:cache:",
+		ServiceName:     "productd",
+
+		MaxConcurrentUploads: 8,
 	}
-	if c.DatabaseURL != want.DatabaseURL || c.AMQPURL != want.AMQPURL || c.RedisURL != want.RedisURL ||
-		c.S3Endpoint != want.S3Endpoint || c.S3AccessKey != want.S3AccessKey || c.S3SecretKey != want.S3SecretKey ||
-		c.S3Bucket != want.S3Bucket || c.S3PublicURL != want.S3PublicURL || c.HTTPAddr != want.HTTPAddr ||
-		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout ||
-		c.OpsToken != "" || len(c.ImageFetchAllow) != 0 || c.S3UseSSL || len(c.TrustedProxies) != 0 || c.ManagementURL != "" ||
-		c.DBStatementTimeout != 0 || c.APIQueryTimeout != 0 || c.ImageSweepAfter != time.Hour {
-		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
+	if diff := cmp.Diff(want, *c, cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 }
 
@@ -70,21 +75,39 @@ func TestOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DatabaseURL != "postgres://u:p@db:5433/cat" || c.AMQPURL != "amqps://rabbit/" || c.RedisURL != "redis://cache:6380/2" ||
-		c.S3Endpoint != "s3.example.com:443" || !c.S3UseSSL || c.S3PublicURL != "https://cdn.example.com/img" ||
-		c.HTTPAddr != "127.0.0.1:9090" || c.OpsToken != "t0ken" || c.LogLevel != "debug" || c.LogFormat != "text" ||
-		c.ShutdownTimeout != 5*time.Second || strings.Join(c.ImageFetchAllow, "|") != "127.0.0.1|10.0.0.0/8:8080|images.example.com:*" ||
-		c.ManagementURL != "https://ops:pw@rabbit-mgmt:15671" ||
-		c.DBStatementTimeout != 12*time.Second || c.APIQueryTimeout != 1500*time.Millisecond || c.ImageSweepAfter != 20*time.Minute {
-		t.Errorf("overrides: %+v", *c)
+	want := config.Config{
+		DatabaseURL:        "postgres://u:p@db:5433/cat",
+		DBStatementTimeout: 12 * time.Second,
+		APIQueryTimeout:    1500 * time.Millisecond,
+		AMQPURL:            "amqps://rabbit/",
+		RedisURL:           "redis://cache:6380/2",
+		CacheLocal:         true,
+		CachePrefix:        "productd:cache:",
+		S3Endpoint:         "s3.example.com:443",
+		S3UseSSL:           true,
+		S3AccessKey:        "minioadmin",
+		S3SecretKey:        "minioadmin",
+		S3Bucket:           "productd",
+		S3PublicURL:        "https://cdn.example.com/img",
+		HTTPAddr:           "127.0.0.1:9090",
+		// Bare addresses are one-address prefixes; host bits are masked off.
+		TrustedProxies: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.7/32"), netip.MustParsePrefix("192.168.1.0/24"),
+			netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("fd00::/8"),
+		},
+		OpsToken:        "t0ken",
+		ManagementURL:   "https://ops:pw@rabbit-mgmt:15671",
+		ImageFetchAllow: []string{"127.0.0.1", "10.0.0.0/8:8080", "images.example.com:*"},
+		LogLevel:        "debug",
+		LogFormat:       "text",
+		ShutdownTimeout: 5 * time.Second,
+		ImageSweepAfter: 20 * time.Minute,
+		ServiceName:     "productd",
+
+		MaxConcurrentUploads: 8,
 	}
-	// Bare addresses are one-address prefixes; host bits are masked off.
-	var proxies []string
-	for _, p := range c.TrustedProxies {
-		proxies = append(proxies, p.String())
-	}
-	if got := strings.Join(proxies, "|"); got != "10.0.0.7/32|192.168.1.0/24|::1/128|fd00::/8" {
-		t.Errorf("TrustedProxies = %s", got)
+	if diff := cmp.Diff(want, *c, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+		t.Errorf("overrides (-want +got):\n%s", diff)
 	}
 }
 

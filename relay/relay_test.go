@@ -280,7 +280,7 @@ func TestConnectionDroppedMidBatchLeavesUnconfirmedRowsPending(t *testing.T) {
 	const n = 50
 	backlog(t, pool, n, nil)
 	// From now on nothing comes back from the broker: no confirmation.
-	proxy.AddToxic(`{"name":"mute","type":"timeout","stream":"downstream","attributes":{"timeout":0}}`)
+	proxy.Blackhole("mute")
 
 	done := make(chan error, 1)
 	go func() { _, err := r.Drain(context.Background()); done <- err }()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
@@ -18,10 +17,11 @@ import (
 // TestAuditCommand audits a deployment described by the environment, as an
 // operator would: clean, then with a stuck product, as text and as JSON.
 func TestAuditCommand(t *testing.T) {
-	newDeployment(t)
+	t.Parallel()
+	d := newDeployment(t)
 	ctx := context.Background()
 	// The broker's topology, as the relay and the worker declare it.
-	b, err := broker.New(broker.Config{URL: os.Getenv("AMQP_URL")}, logging.Discard())
+	b, err := broker.New(broker.Config{URL: d.getenv("AMQP_URL")}, logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,11 +31,11 @@ func TestAuditCommand(t *testing.T) {
 	_ = b.Close()
 
 	var out, errOut bytes.Buffer
-	if code := run(ctx, []string{"audit"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "every invariant holds") {
+	if code := d.run(ctx, []string{"audit"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "every invariant holds") {
 		t.Fatalf("audit of a fresh deployment: exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 
-	pool, err := db.Open(ctx, os.Getenv("DATABASE_URL"))
+	pool, err := db.Open(ctx, d.getenv("DATABASE_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestAuditCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if code := run(ctx, []string{"audit", "--json", "--stuck-after", "1ns"}, &out, &errOut); code != 1 {
+	if code := d.run(ctx, []string{"audit", "--json", "--stuck-after", "1ns"}, &out, &errOut); code != 1 {
 		t.Fatalf("audit with a stuck product: exit %d, want 1\n%s\n%s", code, out.String(), errOut.String())
 	}
 	var report audit.Report
@@ -58,12 +58,12 @@ func TestAuditCommand(t *testing.T) {
 
 	for _, args := range [][]string{{"audit", "--no-such-flag"}, {"audit", "extra"}} {
 		errOut.Reset()
-		if code := run(ctx, args, &out, &errOut); code != 2 || errOut.Len() == 0 {
+		if code := d.run(ctx, args, &out, &errOut); code != 2 || errOut.Len() == 0 {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, errOut.String())
 		}
 	}
-	t.Setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x?connect_timeout=1")
-	if code := run(ctx, []string{"audit"}, &out, &errOut); code != 1 {
+	d.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x?connect_timeout=1")
+	if code := d.run(ctx, []string{"audit"}, &out, &errOut); code != 1 {
 		t.Errorf("audit with the database away: exit %d, want 1", code)
 	}
 }

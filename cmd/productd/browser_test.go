@@ -36,10 +36,11 @@ func chromiumPath(t testing.TB) string {
 // the flow, finds a real product's dead outbox row, requeues it with a
 // click, and watches it become published without reloading the page.
 func TestOpsPageInChromium(t *testing.T) {
+	t.Parallel()
 	chrome := chromiumPath(t)
 	d := newDeployment(t)
 	const token = "browser-test-token"
-	t.Setenv("OPS_TOKEN", token)
+	d.setenv("OPS_TOKEN", token)
 	logs := d.start(t, "all")
 	d.awaitReady(t, logs)
 	images := serveImage(t, readFixture(t, "photo.jpg"))
@@ -49,7 +50,7 @@ func TestOpsPageInChromium(t *testing.T) {
 	d.awaitImages(t, logs, p.ID)
 
 	// Its event went out; as far as the console knows, it died.
-	db, err := pgx.Connect(context.Background(), os.Getenv("DATABASE_URL"))
+	db, err := pgx.Connect(context.Background(), d.getenv("DATABASE_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func BenchmarkCreateProduct(b *testing.B) {
 	d := newDeployment(b)
 	logs := d.start(b, "api")
 	d.awaitReady(b, logs)
-	dbURL := os.Getenv("DATABASE_URL")
+	dbURL := d.getenv("DATABASE_URL")
 	createCeilingTables(b, dbURL)
 	payload := eventPayload(b)
 	dir := b.TempDir()

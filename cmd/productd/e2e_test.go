@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -33,8 +34,9 @@ import (
 // The end-to-end tests run the real roles, wired by run, against the real
 // services, each deployment with a database, a RabbitMQ vhost, a Redis
 // prefix and a bucket of its own, so that they can run beside every other
-// package's tests. Like the other tests here they set environment
-// variables, so they do not run in parallel with each other.
+// package's tests. A deployment's configuration is a parameter of its runs
+// (deployment.env), not the process's environment, so they also run in
+// parallel with each other.
 
 // awaitTimeout bounds every wait of these tests; on an idle machine each
 // takes well under a second.
@@ -46,6 +48,7 @@ const awaitTimeout = 20 * time.Second
 // the cache, a deletion removes the objects, and cancelling drains and
 // exits cleanly.
 func TestAllRolesEndToEnd(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	photo := readFixture(t, "photo.jpg")
 	images := serveImage(t, photo)
@@ -116,6 +119,7 @@ func TestAllRolesEndToEnd(t *testing.T) {
 // worker, and the worker's write reaches the API's reads through the
 // cache's cross-process invalidation.
 func TestRolesInSeparateProcesses(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	images := serveImage(t, readFixture(t, "photo-444.jpg"))
 	roles, addrs := d.startApart(t)
@@ -131,7 +135,7 @@ func TestRolesInSeparateProcesses(t *testing.T) {
 	}
 	// The API process wakes the relays of other processes after its
 	// commits, through the outbox channel.
-	listener := listen(t, os.Getenv("DATABASE_URL"), outbox.NotifyChannel)
+	listener := listen(t, d.getenv("DATABASE_URL"), outbox.NotifyChannel)
 
 	p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
 		"user_id": 8, "product_name": "vase", "product_price": 3.1,
@@ -161,9 +165,14 @@ func TestRolesInSeparateProcesses(t *testing.T) {
 	}
 }
 
-// deployment is one isolated productd: the environment every run call of
+// deployment is one isolated productd: the configuration every run call of
 // the test reads, and what the test needs to look behind it.
 type deployment struct {
+	// env is the configuration: the environment variables its runs read in
+	// place of the process's (see lookup).
+	mu  sync.Mutex
+	env map[string]string
+
 	addr   string
 	prefix string
 	s3     storage.Config
@@ -200,7 +209,7 @@ func newDeployment(t testing.TB) *deployment {
 		t.Fatal(err)
 	}
 	d.store = store
-	for name, value := range map[string]string{
+	d.env = map[string]string{
 		"DATABASE_URL":      dbtest.New(t),
 		"AMQP_URL":          amqptest.NewVhost(t),
 		"REDIS_URL":         redistest.URL(),
@@ -215,8 +224,6 @@ func newDeployment(t testing.TB) *deployment {
 		"LOG_FORMAT":        "json",
 		"LOG_LEVEL":         "info",
 		"SHUTDOWN_TIMEOUT":  "10s",
-	} {
-		t.Setenv(name, value)
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	// Registered after the resources above, so it runs before they go:
@@ -226,6 +233,48 @@ func newDeployment(t testing.TB) *deployment {
 		d.runs.Wait()
 	})
 	return d
+}
+
+// setenv sets a variable of the deployment's configuration, for the runs
+// that start after.
+func (d *deployment) setenv(name, value string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.env[name] = value
+}
+
+// getenv returns a variable of the deployment's configuration.
+func (d *deployment) getenv(name string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.env[name]
+}
+
+// lookup returns what a run reads its environment through: the variables
+// of extra, then those of the deployment's configuration as they are now,
+// then the process's environment.
+func (d *deployment) lookup(extra map[string]string) func(string) (string, bool) {
+	d.mu.Lock()
+	env := maps.Clone(d.env)
+	d.mu.Unlock()
+	maps.Copy(env, extra)
+	return func(name string) (string, bool) {
+		if v, ok := env[name]; ok {
+			return v, true
+		}
+		return os.LookupEnv(name)
+	}
+}
+
+// run runs productd with args in the foreground, configured as the
+// deployment, and returns its exit code.
+func (d *deployment) run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return d.runWith(ctx, args, nil, stdout, stderr)
+}
+
+// runWith is run with the variables of extra set for this run alone.
+func (d *deployment) runWith(ctx context.Context, args []string, extra map[string]string, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, d.lookup(extra), stdout, stderr)
 }
 
 // start runs productd with role in the background and returns its log.
@@ -252,12 +301,7 @@ func (d *deployment) startApart(t testing.TB) (logs map[string]*syncBuffer, addr
 func (d *deployment) startWith(t testing.TB, role string, env map[string]string) *syncBuffer {
 	t.Helper()
 	logs := &syncBuffer{}
-	lookup := func(name string) (string, bool) {
-		if v, ok := env[name]; ok {
-			return v, true
-		}
-		return os.LookupEnv(name)
-	}
+	lookup := d.lookup(env)
 	ctx := d.ctx
 	if d.exporter != nil {
 		ctx = withSpanExporter(ctx, d.exporter)
@@ -294,7 +338,7 @@ func (d *deployment) stop(t testing.TB, logs *syncBuffer, want ...string) {
 // the deployment's database.
 func (d *deployment) awaitChores(t testing.TB, logs *syncBuffer, kinds ...string) {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), os.Getenv("DATABASE_URL"))
+	conn, err := pgx.Connect(context.Background(), d.getenv("DATABASE_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,14 +601,20 @@ func decodeProduct(t testing.TB, resp *http.Response) *productd.Product {
 // logs after awaitTimeout.
 func await(t testing.TB, logs *syncBuffer, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(awaitTimeout)
+	awaitFor(t, logs, awaitTimeout, what, cond)
+}
+
+// awaitFor is await with a bound of its own.
+func awaitFor(t testing.TB, logs *syncBuffer, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		ok, last := cond()
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s; last: %s\nlogs:\n%s", awaitTimeout, what, last, logs)
+			t.Fatalf("waited %v for %s; last: %s\nlogs:\n%s", timeout, what, last, logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -16,6 +16,7 @@ import (
 // that keeps passwords out of the log.
 
 func TestRoleThatFailsStopsTheOthers(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	taken, err := net.Listen("tcp", d.addr)
 	if err != nil {
@@ -27,7 +28,7 @@ func TestRoleThatFailsStopsTheOthers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logs := &syncBuffer{}
-	if code := run(ctx, []string{"all"}, io.Discard, logs); code != 1 {
+	if code := d.run(ctx, []string{"all"}, io.Discard, logs); code != 1 {
 		t.Fatalf("exit %d with HTTP_ADDR taken, want 1:\n%s", code, logs)
 	}
 	for _, want := range []string{
@@ -47,8 +48,9 @@ func TestRoleThatFailsStopsTheOthers(t *testing.T) {
 // the load balancer it is degraded (uploads need the storage, nothing else
 // does), and only uploads fail.
 func TestStorageAwayAtStartOnlyCostsUploads(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
-	t.Setenv("S3_ENDPOINT", freeAddr(t)) // nothing listens there
+	d.setenv("S3_ENDPOINT", freeAddr(t)) // nothing listens there
 	logs := d.start(t, "api")
 	if body := awaitStatus(t, logs, d.url("/readyz"), http.StatusOK); body != `{"status":"ready","degraded":["storage"]}` {
 		t.Errorf("/readyz with the storage away: %s", body)
@@ -71,7 +73,8 @@ func TestStorageAwayAtStartOnlyCostsUploads(t *testing.T) {
 }
 
 func TestSettingsThatCannotWorkStopTheStart(t *testing.T) {
-	newDeployment(t)
+	t.Parallel()
+	d := newDeployment(t)
 	const secret = "s3cr3t-pw"
 	// Values a library would refuse stop the start before anything runs,
 	// with one line that names the variable (exit 2); the others stop it
@@ -88,12 +91,11 @@ func TestSettingsThatCannotWorkStopTheStart(t *testing.T) {
 		{"api", "S3_ENDPOINT", "not_a_host!:9000", "create S3 client for not_a_host!:9000", 1},
 	} {
 		t.Run(tc.name+"/"+tc.role, func(t *testing.T) {
-			t.Setenv(tc.name, tc.value)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var out bytes.Buffer
 			logs := &syncBuffer{}
-			if code := run(ctx, []string{tc.role}, &out, logs); code != tc.code {
+			if code := d.runWith(ctx, []string{tc.role}, map[string]string{tc.name: tc.value}, &out, logs); code != tc.code {
 				t.Fatalf("exit %d, want %d:\n%s", code, tc.code, logs)
 			}
 			if !logs.contains(tc.want) {

@@ -58,14 +58,16 @@ func TestMigrateCommand(t *testing.T) {
 }
 
 func TestServeAPIUntilCancelled(t *testing.T) {
+	t.Parallel()
 	// Its own database, address, Redis prefix and bucket: the cache and the
 	// storage set-up would otherwise use the defaults a real deployment on
 	// this machine uses.
-	addr := newDeployment(t).addr
+	d := newDeployment(t)
+	addr := d.addr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	var errOut bytes.Buffer
-	go func() { done <- run(ctx, []string{"api"}, &bytes.Buffer{}, &errOut) }()
+	go func() { done <- d.run(ctx, []string{"api"}, &bytes.Buffer{}, &errOut) }()
 
 	var resp *http.Response
 	deadline := time.Now().Add(10 * time.Second)

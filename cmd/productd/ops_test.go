@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -18,17 +17,17 @@ import (
 
 // opsRun runs `productd ops args...` and returns its exit code, stdout and
 // stderr.
-func opsRun(t *testing.T, args ...string) (int, string, string) {
+func (d *deployment) opsRun(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), append([]string{"ops"}, args...), &out, &errOut)
+	code := d.run(context.Background(), append([]string{"ops"}, args...), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
 // dbExec runs a statement on the deployment's database.
-func dbExec(t testing.TB, sql string, args ...any) {
+func (d *deployment) dbExec(t testing.TB, sql string, args ...any) {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), os.Getenv("DATABASE_URL"))
+	conn, err := pgx.Connect(context.Background(), d.getenv("DATABASE_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,15 +40,16 @@ func dbExec(t testing.TB, sql string, args ...any) {
 // `productd ops` reads and steers a deployment from the command line, and
 // the api role serves the same console over HTTP.
 func TestOpsCommandAndConsoleRoutes(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	logs := d.start(t, "api")
 	d.awaitReady(t, logs)
 	p := d.create(t, jsonRequest(t, http.MethodPost, d.url("/products"), map[string]any{
 		"user_id": 3, "product_name": "kettle", "product_price": 20, "product_images": []string{"https://example.com/k.jpg"},
 	}))
-	dbExec(t, `UPDATE outbox SET status = 'dead', attempts = 10, last_error = 'nacked: test' WHERE product_id = $1`, p.ID)
+	d.dbExec(t, `UPDATE outbox SET status = 'dead', attempts = 10, last_error = 'nacked: test' WHERE product_id = $1`, p.ID)
 
-	code, out, errOut := opsRun(t, "--json", "dead", "list", "--product", fmt.Sprint(p.ID))
+	code, out, errOut := d.opsRun(t, "--json", "dead", "list", "--product", fmt.Sprint(p.ID))
 	var page ops.DeadPage
 	if code != 0 || json.Unmarshal([]byte(out), &page) != nil || len(page.Rows) != 1 || page.Rows[0].LastError != "nacked: test" {
 		t.Fatalf("dead list: exit %d, %q, %s", code, out, errOut)
@@ -69,27 +69,27 @@ func TestOpsCommandAndConsoleRoutes(t *testing.T) {
 		{[]string{"dead", "requeue", "--all"}, "requeued 0 dead rows"},
 		{[]string{"--json", "dead", "requeue", "--error", "nacked"}, `{"done":"requeued 0 dead rows"}`},
 	} {
-		code, out, errOut := opsRun(t, step.args...)
+		code, out, errOut := d.opsRun(t, step.args...)
 		if code != 0 || !strings.Contains(out, step.want) {
 			t.Errorf("ops %v: exit %d, stdout %q, stderr %s; want %q", step.args, code, out, errOut, step.want)
 		}
 	}
-	if code, _, errOut := opsRun(t, "dead", "discard", fmt.Sprint(row)); code != 1 || !strings.Contains(errOut, "not found") {
+	if code, _, errOut := d.opsRun(t, "dead", "discard", fmt.Sprint(row)); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("discarding a row that is not dead: exit %d, %s", code, errOut)
 	}
-	if code, out, errOut := opsRun(t, "parking", "replay", "--limit", "5"); code != 0 || !strings.Contains(out, "replayed 0 parked messages") {
+	if code, out, errOut := d.opsRun(t, "parking", "replay", "--limit", "5"); code != 0 || !strings.Contains(out, "replayed 0 parked messages") {
 		t.Errorf("replay of an empty parking lot: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
-	if code, out, errOut := opsRun(t, "product", "rerun", fmt.Sprint(p.ID), "new", "CDN"); code != 0 || !strings.Contains(out, "re-running the images") {
+	if code, out, errOut := d.opsRun(t, "product", "rerun", fmt.Sprint(p.ID), "new", "CDN"); code != 0 || !strings.Contains(out, "re-running the images") {
 		t.Errorf("product rerun: exit %d, %q, %s", code, out, errOut)
 	}
 	for _, bad := range [][]string{{"product", "rerun", "x"}, {"dead", "requeue"}, {"dead", "requeue", "x"}, {"product", "x"}, {"relay", "pause"}, {"sideways"},
 		{"dead", "list", "--nope"}, {"parking", "replay", "extra"}, {"dead", "discard", "x"}} {
-		if code, _, errOut := opsRun(t, bad...); code != 2 || !strings.Contains(errOut, "usage: productd ops") {
+		if code, _, errOut := d.opsRun(t, bad...); code != 2 || !strings.Contains(errOut, "usage: productd ops") {
 			t.Errorf("ops %v: exit %d, %s; want the usage", bad, code, errOut)
 		}
 	}
-	if code, out, _ := opsRun(t, "help"); code != 0 || !strings.Contains(out, "dead requeue") {
+	if code, out, _ := d.opsRun(t, "help"); code != 0 || !strings.Contains(out, "dead requeue") {
 		t.Errorf("ops help: exit %d, %q", code, out)
 	}
 
@@ -133,9 +133,10 @@ func flowOf(t testing.TB, d *deployment) map[string]ops.Stage {
 // alone), the console shows the relay and the broker down and the rows
 // piling up in the outbox; once the broker is back, it shows them drained.
 func TestTheConsoleShowsABrokerOutageAndTheDrain(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
-	proxy := amqptest.NewProxyFor(t, os.Getenv("AMQP_URL"))
-	t.Setenv("AMQP_URL", proxy.URL())
+	proxy := amqptest.NewProxyFor(t, d.getenv("AMQP_URL"))
+	d.setenv("AMQP_URL", proxy.URL())
 	logs := d.start(t, "all")
 	d.awaitReady(t, logs)
 	images := serveImage(t, readFixture(t, "photo-444.jpg"))
@@ -193,6 +194,7 @@ func storyOf(t testing.TB, d *deployment, id int64) ops.Story {
 // replayed from it, go through the pipeline again: each shows as a new event
 // in the product's story, and the replay empties the parking lot.
 func TestRerunAndReplayFromTheConsole(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	logs := d.start(t, "all")
 	d.awaitReady(t, logs)

@@ -16,6 +16,7 @@ import (
 // replaces its upload with a new one: the replaced original and compressed
 // image stop serving once the change is processed.
 func TestDeletingACopyKeepsTheOriginal(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	photo := readFixture(t, "photo.jpg")
 	logs := d.start(t, "all")

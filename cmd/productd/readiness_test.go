@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -21,18 +20,19 @@ import (
 // RabbitMQ and the storage in a process that serves the API. The answer
 // names the dependency; the driver's error goes to the log.
 func TestReadinessFollowsEachRolesDependencies(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	proxies := map[string]*proxytest.Proxy{}
 	for dep, variable := range map[string]string{"postgres": "DATABASE_URL", "rabbitmq": "AMQP_URL"} {
-		p := amqptest.NewProxyFor(t, os.Getenv(variable))
-		t.Setenv(variable, p.URL())
+		p := amqptest.NewProxyFor(t, d.getenv(variable))
+		d.setenv(variable, p.URL())
 		proxies[dep] = p.Proxy
 	}
 	redis := redistest.NewProxy(t)
-	t.Setenv("REDIS_URL", redis.URL())
+	d.setenv("REDIS_URL", redis.URL())
 	proxies["redis"] = redis.Proxy
 	proxies["storage"] = s3test.NewProxy(t)
-	t.Setenv("S3_ENDPOINT", proxies["storage"].Addr())
+	d.setenv("S3_ENDPOINT", proxies["storage"].Addr())
 
 	logs, addrs := d.startApart(t)
 	// A dependency that comes back is seen once its client reconnects:
@@ -86,11 +86,12 @@ func TestReadinessFollowsEachRolesDependencies(t *testing.T) {
 // or the storage is away, because it still takes creates (into the outbox)
 // and reads: productd all reports them as degraded, not unavailable.
 func TestReadinessOfAllIsDegradedWithoutBrokerOrStorage(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
-	broker := amqptest.NewProxyFor(t, os.Getenv("AMQP_URL"))
-	t.Setenv("AMQP_URL", broker.URL())
+	broker := amqptest.NewProxyFor(t, d.getenv("AMQP_URL"))
+	d.setenv("AMQP_URL", broker.URL())
 	storage := s3test.NewProxy(t)
-	t.Setenv("S3_ENDPOINT", storage.Addr())
+	d.setenv("S3_ENDPOINT", storage.Addr())
 	logs := d.start(t, "all")
 	readyz := "http://" + d.addr + "/readyz"
 	// Until its broker connects, the process reports it degraded.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -36,6 +35,7 @@ func queueDepth(url, queue string) (int, error) {
 // confirmations, and the worker role, subscribed, still stop within
 // SHUTDOWN_TIMEOUT of the signal.
 func TestRolesStopWithinTheShutdownTimeoutBehindABrokerThatStopsAnswering(t *testing.T) {
+	t.Parallel()
 	// The relay's batches get six tenths of it and the closes a tenth each,
 	// which leaves seconds of slack for a loaded machine; a stop without
 	// those bounds waits for the confirm timeout (15 s) or the heartbeat
@@ -43,12 +43,13 @@ func TestRolesStopWithinTheShutdownTimeoutBehindABrokerThatStopsAnswering(t *tes
 	const shutdownTimeout = 10 * time.Second
 	for _, role := range []string{"relay", "worker"} {
 		t.Run(role, func(t *testing.T) {
-			newDeployment(t)
-			vhost := os.Getenv("AMQP_URL")
+			t.Parallel()
+			d := newDeployment(t)
+			vhost := d.getenv("AMQP_URL")
 			proxy := amqptest.NewProxyFor(t, vhost)
-			t.Setenv("AMQP_URL", proxy.URL())
-			t.Setenv("SHUTDOWN_TIMEOUT", shutdownTimeout.String())
-			pool, err := db.Open(context.Background(), os.Getenv("DATABASE_URL"))
+			d.setenv("AMQP_URL", proxy.URL())
+			d.setenv("SHUTDOWN_TIMEOUT", shutdownTimeout.String())
+			pool, err := db.Open(context.Background(), d.getenv("DATABASE_URL"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +59,7 @@ func TestRolesStopWithinTheShutdownTimeoutBehindABrokerThatStopsAnswering(t *tes
 			defer cancel()
 			logs := &syncBuffer{}
 			exited := make(chan int, 1)
-			go func() { exited <- run(ctx, []string{role}, io.Discard, logs) }()
+			go func() { exited <- d.run(ctx, []string{role}, io.Discard, logs) }()
 			want := map[string]string{"relay": `"msg":"relay: started"`, "worker": `"msg":"broker: consuming"`}[role]
 			await(t, logs, "the role to start", func() (bool, string) { return logs.contains(want), "not yet" })
 

@@ -20,9 +20,10 @@ import (
 // reads /metrics and expects each family to count exactly what the test
 // did.
 func TestMetricsAfterTraffic(t *testing.T) {
+	t.Parallel()
 	const token = "metrics-t0ken"
-	t.Setenv("OPS_TOKEN", token)
 	d := newDeployment(t)
+	d.setenv("OPS_TOKEN", token)
 	images := serveImage(t, readFixture(t, "photo.jpg"))
 	logs := d.start(t, "all")
 	d.awaitReady(t, logs)
@@ -144,9 +145,10 @@ func TestMetricsAfterTraffic(t *testing.T) {
 // one's /metrics to count what went through that role, and only the
 // families of its roles.
 func TestMetricsOfRolesApart(t *testing.T) {
+	t.Parallel()
 	const token = "apart-t0ken"
-	t.Setenv("OPS_TOKEN", token)
 	d := newDeployment(t)
+	d.setenv("OPS_TOKEN", token)
 	images := serveImage(t, readFixture(t, "photo-444.jpg"))
 	logs, addrs := d.startApart(t)
 	d.awaitReady(t, logs["api"])
@@ -208,6 +210,7 @@ func TestMetricsOfRolesApart(t *testing.T) {
 // to join the HTTP request, the relay's publication and the worker's steps:
 // the context can only have travelled in the outbox row and the message.
 func TestTraceJoinsRoles(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	exp := tracetest.NewInMemoryExporter()
 	d.exporter = exp

@@ -5,6 +5,7 @@
 package proxytest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/productd/productd/internal/sandbox"
@@ -52,6 +53,12 @@ func (p *Proxy) AddLatency(name string, ms int) { p.check(p.proxy.AddLatency(nam
 // connection, until the toxic called name is removed: the code behind it
 // hangs as it would behind a dead network path.
 func (p *Proxy) Blackhole(name string) { p.check(p.proxy.Blackhole(name)) }
+
+// LimitBandwidth lets the service send at most kbPerSecond kilobytes a
+// second until the toxic called name is removed.
+func (p *Proxy) LimitBandwidth(name string, kbPerSecond int) {
+	p.AddToxic(fmt.Sprintf(`{"name":%q,"type":"bandwidth","stream":"downstream","attributes":{"rate":%d}}`, name, kbPerSecond))
+}
 
 // RemoveToxic removes the toxic called name.
 func (p *Proxy) RemoveToxic(name string) { p.check(p.proxy.RemoveToxic(name)) }
