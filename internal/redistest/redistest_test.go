@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/productd/productd/internal/failtest"
 )
 
 // deadPID returns the pid of a process that has ended.
@@ -67,32 +68,6 @@ func TestPrefixKeysGoWithTheirTest(t *testing.T) {
 	}
 }
 
-// fatalRecorder is a testing.TB whose Fatalf records the message and ends
-// the goroutine, as testing's does.
-type fatalRecorder struct {
-	testing.TB
-	msg string
-}
-
-func (r *fatalRecorder) Helper() {}
-
-func (r *fatalRecorder) Fatalf(format string, args ...any) {
-	r.msg = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-// fatalOf runs fn with a recorder and returns what it failed with.
-func fatalOf(t *testing.T, fn func(testing.TB)) string {
-	rec := &fatalRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn(rec)
-	}()
-	<-done
-	return rec.msg
-}
-
 // A Redis that does not answer, or a URL that cannot be used, fails the
 // test with what to do about it.
 func TestUnusableRedisSaysWhy(t *testing.T) {
@@ -107,7 +82,7 @@ func TestUnusableRedisSaysWhy(t *testing.T) {
 		{"unix:///run/redis.sock", "needs a TCP redis url", func(tb testing.TB) { WithAddr(tb, "127.0.0.1:2") }},
 	} {
 		t.Setenv("TEST_REDIS_URL", tc.url)
-		if msg := fatalOf(t, tc.fn); !strings.Contains(msg, tc.want) {
+		if msg := failtest.Failures(t, tc.fn); !strings.Contains(msg, tc.want) {
 			t.Errorf("with TEST_REDIS_URL=%s: failed with %q, want %q", tc.url, msg, tc.want)
 		}
 	}
