@@ -141,13 +141,26 @@ func unavailable(doing string, err error) error {
 		return fmt.Errorf("%s: %w: %w", doing, errDatabaseTimeout, err)
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) || errors.Is(err, context.Canceled) {
+	if errors.As(err, &pgErr) && !serverAway(pgErr) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w", doing, err)
 	}
-	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || isConnectError(err) {
+	if pgErr != nil || pgconn.SafeToRetry(err) || pgconn.Timeout(err) || isConnectError(err) {
 		return fmt.Errorf("%s: %w: %w", doing, errDatabaseUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// serverAway reports the errors of a server that ends or refuses sessions
+// while it shuts down, crashes or starts up (admin_shutdown 57P01,
+// crash_shutdown 57P02, cannot_connect_now 57P03) and connection exceptions
+// (class 08): the statement is not at fault and may succeed once the server
+// is back, as after every restart.
+func serverAway(pgErr *pgconn.PgError) bool {
+	switch pgErr.Code {
+	case "57P01", "57P02", "57P03":
+		return true
+	}
+	return strings.HasPrefix(pgErr.Code, "08")
 }
 
 // isConnectError reports failures to reach the server or to get a

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/productd/productd"
 	"github.com/productd/productd/db"
 	"github.com/productd/productd/internal/dbtest"
@@ -209,9 +212,12 @@ func TestFindStuckImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(stuck) != 2 || stuck[0].ProductID != ps[0].ID || stuck[1].ProductID != ps[1].ID ||
-		stuck[0].Status != productd.ImageStatusPending || stuck[1].Status != productd.ImageStatusProcessing || stuck[1].ImagesVersion != ps[1].ImagesVersion {
-		t.Fatalf("stuck %+v, want products %d (pending) and %d (processing)", stuck, ps[0].ID, ps[1].ID)
+	want := []productd.StuckImages{
+		{ProductID: ps[0].ID, ImagesVersion: ps[0].ImagesVersion, Status: productd.ImageStatusPending},
+		{ProductID: ps[1].ID, ImagesVersion: ps[1].ImagesVersion, Status: productd.ImageStatusProcessing},
+	}
+	if diff := cmp.Diff(want, stuck, cmpopts.IgnoreFields(productd.StuckImages{}, "Since")); diff != "" {
+		t.Fatalf("stuck images (-want +got):\n%s", diff)
 	}
 	if stuck, err := svc.FindStuckImages(ctx, time.Now().Add(-time.Hour), 1); err != nil || len(stuck) != 1 {
 		t.Fatalf("with a limit of 1: %+v %v", stuck, err)

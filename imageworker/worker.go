@@ -108,9 +108,6 @@ func New(cfg Config, products productd.ProductService, store *storage.Store, b *
 	}, nil
 }
 
-// Config returns the worker's settings with the defaults filled in.
-func (w *Worker) Config() Config { return w.cfg }
-
 // Run consumes the work queue until ctx ends, surviving broker outages.
 // Then it takes no new message, gives the messages in hand DrainTimeout to
 // finish, returns the rest to the queue, and returns ctx's error.

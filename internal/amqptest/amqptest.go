@@ -40,13 +40,16 @@ const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/"
 // messages. A test that hits it fails.
 const Timeout = 30 * time.Second
 
-var reachable = sync.OnceValue(func() error {
+// reachable tells, once per test process, whether RabbitMQ answers.
+var reachable = sync.OnceValue(dial)
+
+func dial() error {
 	conn, err := amqp.DialConfig(rawURL(), amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
 	if err != nil {
 		return err
 	}
 	return conn.Close()
-})
+}
 
 func rawURL() string {
 	if u := os.Getenv("TEST_AMQP_URL"); u != "" {

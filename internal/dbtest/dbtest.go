@@ -110,12 +110,17 @@ func NewEmpty(t testing.TB) string {
 }
 
 func prepareTemplate() (string, error) {
-	ctx := context.Background()
 	hash, err := migrationsHash()
 	if err != nil {
 		return "", err
 	}
-	name := "productd_tmpl_" + hash
+	return makeTemplate("productd_tmpl_" + hash)
+}
+
+// makeTemplate makes the migrated template database name unless it is
+// there, and returns name.
+func makeTemplate(name string) (string, error) {
+	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, AdminURL())
 	if err != nil {
 		return "", fmt.Errorf("connect: %w", err)

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"runtime"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/productd/productd/internal/failtest"
 )
 
 // Each kind of test database is there for the test and gone after it.
@@ -78,15 +81,9 @@ func TestPostgresAwaySaysHowToStartIt(t *testing.T) {
 		"NewPool":  func(tb testing.TB) { NewPool(tb) },
 		"NewEmpty": func(tb testing.TB) { NewEmpty(tb) },
 	} {
-		rec := &fatalRecorder{TB: t}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			open(rec)
-		}()
-		<-done
-		if !strings.Contains(rec.msg, "run `scripts/services up`") {
-			t.Errorf("%s with Postgres away failed with %q, want the command that starts it", kind, rec.msg)
+		msg := failtest.Failures(t, open)
+		if !strings.Contains(msg, "run `scripts/services up`") {
+			t.Errorf("%s with Postgres away failed with %q, want the command that starts it", kind, msg)
 		}
 	}
 }
@@ -112,20 +109,6 @@ func exists(t *testing.T, name string) bool {
 		t.Fatal(err)
 	}
 	return ok
-}
-
-// fatalRecorder is a testing.TB whose Fatalf records the message and ends
-// the goroutine, as testing's does.
-type fatalRecorder struct {
-	testing.TB
-	msg string
-}
-
-func (r *fatalRecorder) Helper() {}
-
-func (r *fatalRecorder) Fatalf(format string, args ...any) {
-	r.msg = fmt.Sprintf(format, args...)
-	runtime.Goexit()
 }
 
 // Templates of other migration sets are dropped only once they are a day
@@ -162,5 +145,97 @@ func TestStaleTemplatesGoFreshOnesStay(t *testing.T) {
 	}
 	if !exists(t, tmpl) {
 		t.Errorf("the template in use, %s, was dropped", tmpl)
+	}
+}
+
+// A template is made once: migrated, marked a template and dated. A
+// database of its name left by a build that died half-way is made again.
+// Not parallel: the build drops the templates of unknown age, which the
+// other tests of this package make.
+func TestTemplateIsMadeOnceAndRemadeAfterAHalfBuild(t *testing.T) {
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	name := fmt.Sprintf("productd_tmpl_test%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), `ALTER DATABASE `+name+` WITH IS_TEMPLATE false`)
+		_, _ = admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+	})
+	// The half build: a plain database of the name, with a table of its own.
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		t.Fatal(err)
+	}
+	half, err := pgx.Connect(ctx, withDatabase(AdminURL(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = half.Exec(ctx, `CREATE TABLE half_built (id int)`)
+	half.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 {
+		if got, err := makeTemplate(name); err != nil || got != name {
+			t.Fatalf("makeTemplate(%s) = %s, %v", name, got, err)
+		}
+	}
+	var isTemplate bool
+	var made string
+	if err := admin.QueryRow(ctx, `SELECT d.datistemplate, coalesce(shobj_description(d.oid, 'pg_database'), '')
+		FROM pg_database d WHERE d.datname = $1`, name).Scan(&isTemplate, &made); err != nil {
+		t.Fatal(err)
+	}
+	if !isTemplate || made == "" {
+		t.Errorf("%s: template %v, dated %q; want a dated template", name, isTemplate, made)
+	}
+	conn, err := pgx.Connect(ctx, withDatabase(AdminURL(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var products, halfBuilt bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('products') IS NOT NULL, to_regclass('half_built') IS NOT NULL`).Scan(&products, &halfBuilt); err != nil {
+		t.Fatal(err)
+	}
+	if !products || halfBuilt {
+		t.Errorf("the template has products: %v, the half build's table: %v; want the migrations alone", products, halfBuilt)
+	}
+}
+
+// The databases of a test process that died go on the next reap; those of
+// a process that runs, and those not named as a test's, stay.
+func TestReapDropsOnlyTheDatabasesOfDeadProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stamp := time.Now().UnixNano()
+	dead := fmt.Sprintf("productd_test_%d_%d", cmd.Process.Pid, stamp)
+	alive := fmt.Sprintf("productd_test_%d_%d", os.Getpid(), stamp)
+	other := fmt.Sprintf("productd_test_other_%d", stamp)
+	for _, name := range []string{dead, alive, other} {
+		if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
+	}
+	if err := reap(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{dead: false, alive: true, other: true} {
+		if got := exists(t, name); got != want {
+			t.Errorf("%s there after the reap: %v, want %v", name, got, want)
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/productd/productd/internal/failtest"
 )
 
 // These tests set PRODUCTD_PHOTOS, so they do not run in parallel.
@@ -23,13 +25,10 @@ func TestPhotosWithoutWallpapersSayHowToFetchThem(t *testing.T) {
 	saved := photosOnce
 	photosOnce = sync.OnceValues(makeBenchPhotos)
 	t.Cleanup(func() { photosOnce = saved })
-	rec := &fatalRecorder{TB: t}
-	if photos := Photos(rec); photos != nil {
-		t.Fatalf("Photos returned %v from an empty directory", photos)
-	}
+	msg := failtest.Failures(t, func(tb testing.TB) { Photos(tb) })
 	for _, want := range []string{fetchPhotos, filepath.Join(dir, "x/usr/share/wallpapers/Path")} {
-		if !strings.Contains(rec.msg, want) {
-			t.Errorf("failure %q does not contain %q", rec.msg, want)
+		if !strings.Contains(msg, want) {
+			t.Errorf("failure %q does not contain %q", msg, want)
 		}
 	}
 }
@@ -111,14 +110,3 @@ func TestCPUTimeCountsWork(t *testing.T) {
 		}
 	}
 }
-
-// fatalRecorder is a testing.TB whose Fatalf records the message instead
-// of ending the test.
-type fatalRecorder struct {
-	testing.TB
-	msg string
-}
-
-func (r *fatalRecorder) Helper() {}
-
-func (r *fatalRecorder) Fatalf(format string, args ...any) { r.msg = fmt.Sprintf(format, args...) }
