@@ -250,8 +250,10 @@ func measure(ctx context.Context, d *deployment, rep *loadgen.Report, report *au
 			continue
 		case res.Check == audit.CheckMissingObjects:
 			row.Lost += int(res.Violations)
+			problem("audit %s: %d, e.g. %s", res.Check, res.Violations, findings(res))
 		case res.Check == audit.CheckOrphanObjects:
 			row.Duplicated += int(res.Violations)
+			problem("audit %s: %d, e.g. %s", res.Check, res.Violations, findings(res))
 		default:
 			problem("audit %s: %d, e.g. %s", res.Check, res.Violations, findings(res))
 		}
