@@ -198,3 +198,49 @@ func TestDurationAndContextEndTheRun(t *testing.T) {
 		t.Errorf("report %+v: want the one product started refused when the context ended", rep)
 	}
 }
+
+// A product that never settles is counted unsettled once FollowFor has
+// passed; a list that is not JSON is a list error, tried again.
+func TestUnsettledAfterFollowFor(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	lists := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":5}`))
+			return
+		}
+		mu.Lock()
+		lists++
+		first := lists == 1
+		mu.Unlock()
+		if first {
+			_, _ = w.Write([]byte("<html>not a list</html>"))
+			return
+		}
+		_, _ = w.Write([]byte(`[{"id":5,"image_status":"processing"}]`))
+	}))
+	defer srv.Close()
+	var progress syncBuffer
+	rep, err := Run(context.Background(), Config{
+		BaseURL: srv.URL, Count: 1, UploadShare: -1, InvalidShare: -1, Images: images(t),
+		FollowFor: 100 * time.Millisecond, PollInterval: time.Millisecond, Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Created != 1 || rep.Unsettled != 1 || rep.OK() {
+		t.Errorf("report %+v: want the one product created and unsettled", rep)
+	}
+	if !strings.Contains(progress.String(), "list errors 1") {
+		t.Errorf("progress %q: want the list that was not JSON counted", progress.String())
+	}
+}
+
+func TestImageServerRefusesAnAddressItCannotListenOn(t *testing.T) {
+	t.Parallel()
+	if _, err := NewImageServer("127.0.0.1:99999"); err == nil || !strings.Contains(err.Error(), "image server: listen on 127.0.0.1:99999") {
+		t.Errorf("an impossible port: %v, want a refusal naming the address", err)
+	}
+}
