@@ -25,6 +25,9 @@ import (
 // imageSweepAfter is the fleet's IMAGE_SWEEP_AFTER.
 const imageSweepAfter = 3 * time.Minute
 
+// uploadSweepAfter is the fleet's UPLOAD_SWEEP_AFTER.
+const uploadSweepAfter = 2 * time.Minute
+
 // deployment is one scenario's productd: a database, a vhost, a bucket and a
 // cache prefix of its own on the run's services, a proxy in front of the
 // broker for every process (on a single node), and the fleet.
@@ -115,6 +118,10 @@ func newDeployment(ctx context.Context, svc *services, name string, nodes []*san
 		// Images whose message went with a deleted queue are found by the
 		// image sweep: after minutes here, not the production hour.
 		"IMAGE_SWEEP_AFTER=" + imageSweepAfter.String(),
+		// An upload whose create failed while Postgres was away, and whose
+		// removal at once failed with it, is the uploads sweep's: after a
+		// couple of minutes here, not the production hour.
+		"UPLOAD_SWEEP_AFTER=" + uploadSweepAfter.String(),
 	}
 	if d.fleet, err = newFleet(svc.dir, binary, d.logDir, svc.dir.Env(env...), amqpURL); err != nil {
 		return nil, err

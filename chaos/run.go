@@ -115,9 +115,10 @@ func runScenario(ctx context.Context, cfg Config, svc *services, sc Scenario, sa
 	return row
 }
 
-// settle waits until no outbox row is pending and the work queue and the
-// retry queues are empty: the system has done all it will do. Its error says
-// what was left.
+// settle waits until no outbox row is pending, the work queue and the
+// retry queues are empty, and no upload is left that no product owns (the
+// uploads sweep's to remove): the system has done all it will do. Its error
+// says what was left.
 func (d *deployment) settle(ctx context.Context, limit time.Duration) error {
 	var left string
 	err := awaitCondition(ctx, limit, "the outbox and the queues to empty", func() (bool, error) {
@@ -128,6 +129,15 @@ func (d *deployment) settle(ctx context.Context, limit time.Duration) error {
 		}
 		if pending > 0 {
 			left = fmt.Sprintf("%d outbox rows pending", pending)
+			return false, nil
+		}
+		var unowned int
+		if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM uploads WHERE state <> 'owned'`).Scan(&unowned); err != nil {
+			left = "the database: " + err.Error()
+			return false, nil
+		}
+		if unowned > 0 {
+			left = fmt.Sprintf("%d uploads no product owns, for the uploads sweep", unowned)
 			return false, nil
 		}
 		depths, err := d.queueDepths(ctx)
@@ -250,8 +260,10 @@ func measure(ctx context.Context, d *deployment, rep *loadgen.Report, report *au
 			continue
 		case res.Check == audit.CheckMissingObjects:
 			row.Lost += int(res.Violations)
+			problem("audit %s: %d, e.g. %s", res.Check, res.Violations, findings(res))
 		case res.Check == audit.CheckOrphanObjects:
 			row.Duplicated += int(res.Violations)
+			problem("audit %s: %d, e.g. %s", res.Check, res.Violations, findings(res))
 		default:
 			problem("audit %s: %d, e.g. %s", res.Check, res.Violations, findings(res))
 		}

@@ -129,6 +129,13 @@ type Config struct {
 	// are scheduled twice (harmlessly, but for nothing).
 	ImageSweepAfter time.Duration
 
+	// UploadSweepAfter (UPLOAD_SWEEP_AFTER, default 1h) is how long an
+	// upload no product owns (its request failed, and so did removing it
+	// at once) stays in the bucket before the uploads sweep removes it:
+	// longer than any request between storing a file and committing its
+	// product.
+	UploadSweepAfter time.Duration
+
 	// Tracing turns on OpenTelemetry tracing, exported over OTLP/HTTP; it
 	// is off (the default) unless an endpoint is set (see tracing.go for
 	// the variables).
@@ -202,6 +209,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		LogFormat:          r.oneOf("LOG_FORMAT", "json", "json", "text"),
 		ShutdownTimeout:    r.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
 		ImageSweepAfter:    r.duration("IMAGE_SWEEP_AFTER", time.Hour),
+		UploadSweepAfter:   r.duration("UPLOAD_SWEEP_AFTER", time.Hour),
 		Tracing:            r.tracing(),
 		ServiceName:        r.str("OTEL_SERVICE_NAME", "productd"),
 

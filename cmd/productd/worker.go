@@ -57,7 +57,12 @@ func setupStorage(ctx context.Context, a *app, ready bool) error {
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	a.originals = uploads.New(uploads.Config{}, a.pool, store, a.log)
+	// The sweep looks at least as often as its bound, so that a short
+	// bound (the chaos suite's) is kept.
+	a.originals = uploads.New(uploads.Config{
+		AbandonAfter:  a.cfg.UploadSweepAfter,
+		SweepInterval: min(uploads.DefaultSweepInterval, a.cfg.UploadSweepAfter),
+	}, a.pool, store, a.log)
 	if ready {
 		a.need("storage", store.Check)
 		go ensureBucket(ctx, a, store)

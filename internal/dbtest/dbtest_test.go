@@ -116,12 +116,7 @@ func exists(t *testing.T, name string) bool {
 func TestStaleTemplatesGoFreshOnesStay(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, AdminURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Closed after the clean-ups below, which drop through it.
-	t.Cleanup(func() { admin.Close(context.Background()) })
+	admin := adminConn(t)
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	fresh, stale := "productd_tmpl_fresh"+suffix, "productd_tmpl_stale"+suffix
 	for name, made := range map[string]int64{fresh: time.Now().Unix(), stale: time.Now().Add(-48 * time.Hour).Unix()} {
@@ -154,11 +149,7 @@ func TestStaleTemplatesGoFreshOnesStay(t *testing.T) {
 // other tests of this package make.
 func TestTemplateIsMadeOnceAndRemadeAfterAHalfBuild(t *testing.T) {
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, AdminURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close(context.Background()) })
+	admin := adminConn(t)
 	name := fmt.Sprintf("productd_tmpl_test%d", time.Now().UnixNano())
 	t.Cleanup(func() {
 		_, _ = admin.Exec(context.Background(), `ALTER DATABASE `+name+` WITH IS_TEMPLATE false`)
@@ -211,11 +202,7 @@ func TestTemplateIsMadeOnceAndRemadeAfterAHalfBuild(t *testing.T) {
 func TestReapDropsOnlyTheDatabasesOfDeadProcesses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, AdminURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close(context.Background()) })
+	admin := adminConn(t)
 	cmd := exec.Command("true")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
@@ -238,4 +225,16 @@ func TestReapDropsOnlyTheDatabasesOfDeadProcesses(t *testing.T) {
 			t.Errorf("%s there after the reap: %v, want %v", name, got, want)
 		}
 	}
+}
+
+// adminConn connects to the admin database until t ends: after the
+// clean-ups registered later, which drop databases through it.
+func adminConn(t *testing.T) *pgx.Conn {
+	t.Helper()
+	admin, err := pgx.Connect(context.Background(), AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	return admin
 }
