@@ -111,7 +111,7 @@ cover-html: ## Turn coverage.out (from make test) into coverage.html
 	@echo "open coverage.html"
 
 .PHONY: bench
-bench: deps services ## Run every benchmark against its ceiling and print the targets of docs/ARCHITECTURE.md (~15 min)
+bench: deps services ## Run every benchmark against its ceiling and print the targets of docs/ARCHITECTURE.md (~50 min on 2 busy cores)
 	@scripts/bench
 
 .PHONY: bench-quick
