@@ -83,3 +83,29 @@ func TestNewNamesWhatIsMissing(t *testing.T) {
 		}
 	}
 }
+
+// Without the broker's management API, the flow says the broker is down
+// for that reason and that the work queue cannot be read, instead of
+// failing: the database's figures are still worth seeing.
+func TestFlowWithoutTheManagementAPI(t *testing.T) {
+	t.Parallel()
+	log, _ := logtest.NewNullLogger()
+	c, err := ops.New(ops.Config{Pool: dbtest.NewPool(t), AMQPURL: amqptest.URL(t), ManagementURL: "http://127.0.0.1:1", Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Flow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := map[string]ops.Stage{}
+	for _, s := range f.Stages {
+		stages[s.Name] = s
+	}
+	if b := stages["broker"]; b.Health != ops.HealthDown || !strings.Contains(b.Note, "the management API does not answer") {
+		t.Errorf("broker stage %+v, want down because the management API does not answer", b)
+	}
+	if w := stages["worker"]; w.Health != ops.HealthUnknown || !strings.Contains(w.Note, "cannot be read") {
+		t.Errorf("worker stage %+v, want unknown: the work queue cannot be read", w)
+	}
+}
