@@ -3,8 +3,11 @@ package ops_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/productd/productd"
+	"github.com/productd/productd/db"
 	"github.com/productd/productd/ops"
 )
 
@@ -42,5 +45,27 @@ func TestDeadRowsPagedAndRequeueRecordedWithItsFilter(t *testing.T) {
 	}
 	if want := fmt.Sprintf("event_type=product.created product_id=%d", ids[0]); len(actions) != 1 || actions[0].Detail != want {
 		t.Errorf("recorded %+v, want the filter %q", actions, want)
+	}
+}
+
+// The story of a product without images says there is nothing to do; that
+// of a deleted product says it was deleted.
+func TestStoryOfAProductWithoutImagesOrDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ops.Config{})
+	svc := db.NewProductService(f.pool)
+	c, err := svc.CreateProduct(ctx, &productd.Product{UserID: 1, Name: "bare", Price: productd.Price(100)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := f.console.Product(ctx, c.ProductID); err != nil || !strings.Contains(s.Why, "no images") {
+		t.Errorf("story of a product without images: %q (%v), want nothing to do", s.Why, err)
+	}
+	if err := svc.DeleteProduct(ctx, c.ProductID); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := f.console.Product(ctx, c.ProductID); err != nil || s.Why != "the product was deleted" {
+		t.Errorf("story of a deleted product: %q (%v), want it deleted", s.Why, err)
 	}
 }
