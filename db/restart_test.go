@@ -22,7 +22,7 @@ func TestAServerRestartIsUnavailable(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
 
-	// A session the server ends, as pg_ctl restart -m fast ends them all.
+	// A session the server ends, as a fast restart of the server ends them all.
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
