@@ -75,6 +75,13 @@ func jpegScans(data []byte, limit int) int {
 	return n
 }
 
+// ctxReadChunk bounds each read of a ctxReader. image/jpeg decodes a
+// whole scan between two reads, and a costly file packs hundreds of scans of
+// a few bytes each into one 4 KiB buffer: handing it a few hundred bytes at
+// a time lets a decode that ctx left behind stop after a few scans instead
+// of after the buffer's hundreds, which held a core for seconds.
+const ctxReadChunk = 256
+
 // ctxReader reads r until ctx is done, then fails with ctx's error.
 type ctxReader struct {
 	ctx context.Context
@@ -85,5 +92,5 @@ func (r ctxReader) Read(p []byte) (int, error) {
 	if err := r.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return r.r.Read(p)
+	return r.r.Read(p[:min(len(p), ctxReadChunk)])
 }
