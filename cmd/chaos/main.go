@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -64,25 +65,27 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 	cfg.Log.SetFormatter(&logrus.TextFormatter{})
 
 	table, err := chaos.Run(ctx, cfg)
+	return report(table, err, *jsonOut, out, errOut)
+}
+
+// report prints what a run found: the table, if any scenario ran, and its
+// JSON to jsonOut when set, then the verdict; it returns the exit status.
+// A run that stopped with an error still shows the scenarios it finished.
+func report(table *chaos.Table, runErr error, jsonOut string, out, errOut io.Writer) int {
 	if table != nil && len(table.Rows) > 0 {
 		fmt.Fprintln(out)
-		if werr := table.WriteMarkdown(out); werr != nil {
-			fmt.Fprintf(errOut, "chaos: %v\n", werr)
+		if err := table.WriteMarkdown(out); err != nil {
+			fmt.Fprintf(errOut, "chaos: %v\n", err)
 		}
-		fmt.Fprintf(out, "\n%d scenarios in %s\n", len(table.Rows), table.Duration.Round(1e9))
-		if *jsonOut != "" {
-			b, _ := json.MarshalIndent(table, "", "  ")
-			werr := os.MkdirAll(filepath.Dir(*jsonOut), 0o755)
-			if werr == nil {
-				werr = os.WriteFile(*jsonOut, b, 0o644)
-			}
-			if werr != nil {
-				fmt.Fprintf(errOut, "chaos: %v\n", werr)
+		fmt.Fprintf(out, "\n%d scenarios in %s\n", len(table.Rows), table.Duration.Round(time.Second))
+		if jsonOut != "" {
+			if err := writeJSON(jsonOut, table); err != nil {
+				fmt.Fprintf(errOut, "chaos: write the table as JSON: %v\n", err)
 			}
 		}
 	}
-	if err != nil {
-		fmt.Fprintf(errOut, "chaos: %v\n", err)
+	if runErr != nil {
+		fmt.Fprintf(errOut, "chaos: %v\n", runErr)
 		return 1
 	}
 	if !table.Pass() {
@@ -91,4 +94,15 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 	}
 	fmt.Fprintln(out, "chaos: every scenario passed")
 	return 0
+}
+
+func writeJSON(path string, table *chaos.Table) error {
+	b, err := json.MarshalIndent(table, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
