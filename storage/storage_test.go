@@ -143,14 +143,17 @@ func TestDeleteOlderVersions(t *testing.T) {
 	ctx := context.Background()
 	s := s3test.New(t)
 	for _, key := range []string{"products/5/0-aaaaaaaaaaaaaaaa.jpg", "products/5/2/0-bbbbbbbbbbbbbbbb.jpg", "products/5/3/0-cccccccccccccccc.jpg",
-		"products/5/4/1-dddddddddddddddd.jpg", "products/6/1/0-eeeeeeeeeeeeeeee.jpg"} {
+		"products/5/4/1-dddddddddddddddd.jpg", "products/6/1/0-eeeeeeeeeeeeeeee.jpg",
+		// A folder that is no version was never written by this version
+		// of productd: it counts as the oldest.
+		"products/5/tmp/0-ffffffffffffffff.jpg"} {
 		if _, err := s.Put(ctx, key, []byte(key), "image/jpeg"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	n, err := s.DeleteOlderVersions(ctx, 5, 3)
-	if err != nil || n != 2 {
-		t.Fatalf("DeleteOlderVersions = %d, %v; want 2 removed", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("DeleteOlderVersions = %d, %v; want 3 removed", n, err)
 	}
 	if left, want := all(t, s), []string{"products/5/3/0-cccccccccccccccc.jpg", "products/5/4/1-dddddddddddddddd.jpg", "products/6/1/0-eeeeeeeeeeeeeeee.jpg"}; !slices.Equal(left, want) {
 		t.Fatalf("left %v, want %v", left, want)

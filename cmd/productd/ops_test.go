@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/sirupsen/logrus"
 
 	"github.com/productd/productd/internal/amqptest"
 	"github.com/productd/productd/ops"
@@ -274,4 +276,18 @@ func actionsOf(t testing.TB, d *deployment) []ops.Action {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// River UI's routine (requests, polls) stays below the process's info
+// level; what it warns about reaches the log.
+func TestRiverUILevel(t *testing.T) {
+	t.Parallel()
+	for level, want := range map[slog.Level]logrus.Level{
+		slog.LevelDebug: logrus.DebugLevel, slog.LevelInfo: logrus.DebugLevel,
+		slog.LevelWarn: logrus.WarnLevel, slog.LevelError: logrus.WarnLevel,
+	} {
+		if got := riverUILevel(level); got != want {
+			t.Errorf("riverUILevel(%v) = %v, want %v", level, got, want)
+		}
+	}
 }
